@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from opsdesk.config.api import api
+from opsdesk.core.metrics import metrics_view
+
+admin.site.site_header = "OpsDesk administration"
+admin.site.site_title = "OpsDesk admin"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("metrics", metrics_view, name="metrics"),
+    path("", include("opsdesk.accounts.urls")),
+    path("", include("opsdesk.core.urls")),
+]
+
+handler404 = "opsdesk.core.views.not_found"
+handler500 = "opsdesk.core.views.server_error"

@@ -1,0 +1,82 @@
+"""Shared machinery for actions, and the actions on organisations.
+
+An action is the only place a business object is written: it checks permission and the
+workflow, validates, saves atomically (the audit record is written in the same
+transaction) and queues side effects with ``transaction.on_commit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+
+from opsdesk.core.context import acting_as
+from opsdesk.core.errors import Conflict, FieldError, PermissionDenied
+from opsdesk.core.models import Organization
+from opsdesk.core.permissions import Action, has_permission
+
+M = TypeVar("M", bound=models.Model)
+
+
+def require(user: Any, model: type[models.Model], action: str, organization_id: int | None) -> None:
+    if not has_permission(user, model, action, organization_id):
+        raise PermissionDenied(
+            f"You may not {action} {model._meta.verbose_name_plural} in this organisation."
+        )
+
+
+def validation_to_field_error(exc: ValidationError) -> FieldError:
+    if hasattr(exc, "error_dict"):
+        return FieldError(
+            {k: " ".join(m for e in v for m in e.messages) for k, v in exc.error_dict.items()}
+        )
+    return FieldError({"__all__": " ".join(exc.messages)})
+
+
+def save_validated(instance: M, *, exclude: Iterable[str] | None = None) -> M:
+    """full_clean() then save(); model validation errors become FieldError naming the field."""
+    try:
+        instance.full_clean(exclude=list(exclude or []))
+    except ValidationError as exc:
+        raise validation_to_field_error(exc) from exc
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as exc:
+        raise Conflict("This conflicts with an existing record.") from exc
+    return instance
+
+
+def apply_changes(instance: M, changes: dict[str, Any], allowed: Iterable[str]) -> M:
+    allowed = set(allowed)
+    unknown = set(changes) - allowed
+    if unknown:
+        raise FieldError({name: "This field cannot be changed." for name in sorted(unknown)})
+    for name, value in changes.items():
+        setattr(instance, name, value)
+    return instance
+
+
+ORGANIZATION_FIELDS = ("name", "description", "countries", "time_zone")
+
+
+@transaction.atomic
+def create_organization(*, acting_user: Any, name: str, slug: str, **fields: Any) -> Organization:
+    if not (acting_user and acting_user.is_superuser):
+        raise PermissionDenied("Only platform administrators create organisations.")
+    with acting_as(acting_user):
+        org = apply_changes(Organization(name=name, slug=slug), fields, ORGANIZATION_FIELDS)
+        return save_validated(org)
+
+
+@transaction.atomic
+def update_organization(
+    *, acting_user: Any, organization: Organization, **changes: Any
+) -> Organization:
+    require(acting_user, Organization, Action.CHANGE, organization.pk)
+    with acting_as(acting_user):
+        apply_changes(organization, changes, ORGANIZATION_FIELDS)
+        return save_validated(organization)

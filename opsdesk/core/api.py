@@ -1,0 +1,209 @@
+"""Shared API pieces: authentication, the one error shape, pagination and base schemas."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import Field, Schema
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+from ninja.pagination import PaginationBase
+from ninja.security import HttpBearer, SessionAuth
+from pydantic import ConfigDict
+
+from opsdesk.core.context import actor_var
+from opsdesk.core.errors import Conflict, FieldError, NotFound, PermissionDenied
+
+logger = logging.getLogger(__name__)
+
+
+# --- Schemas ----------------------------------------------------------------------------------
+
+
+class InSchema(Schema):
+    """Input schemas refuse fields they do not know, so typos are not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorItem(Schema):
+    field: str | None
+    message: str
+
+
+class ErrorOut(Schema):
+    detail: str
+    errors: list[ErrorItem] = []
+
+
+ERROR_RESPONSES: dict[int, type[Schema]] = {
+    400: ErrorOut,
+    401: ErrorOut,
+    403: ErrorOut,
+    404: ErrorOut,
+    409: ErrorOut,
+    422: ErrorOut,
+}
+
+
+# --- Authentication ---------------------------------------------------------------------------
+
+
+class TokenAuth(HttpBearer):
+    """`Authorization: Bearer opsd_...` with a personal API token."""
+
+    openapi_scheme = "bearer"
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        from opsdesk.accounts.models import ApiToken, hash_token
+
+        if not token or len(token) > 200:
+            return None
+        found = (
+            ApiToken.objects.usable()
+            .select_related("user")
+            .filter(key_hash=hash_token(token))
+            .first()
+        )
+        if found is None:
+            return None
+        now = timezone.now()
+        if found.last_used_at is None or (now - found.last_used_at).total_seconds() > 60:
+            # Bookkeeping, not a business change: excluded from the audit trail on purpose.
+            ApiToken._base_manager.filter(pk=found.pk).update(last_used_at=now)
+        request.user = found.user
+        request.api_token = found
+        actor_var.set(found.user)
+        return found.user
+
+
+class OpsDeskSessionAuth(SessionAuth):
+    """The browser session, with CSRF checked on unsafe methods."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = super().authenticate(request, key)
+        if user is not None and not user.is_active:
+            return None
+        return user
+
+
+AUTH = [TokenAuth(), OpsDeskSessionAuth()]
+
+
+# --- Pagination -------------------------------------------------------------------------------
+
+
+class Paginated(PaginationBase):
+    """``?limit=&offset=`` in, ``{"items": [...], "total": N, "limit": L, "offset": O}`` out."""
+
+    class Input(Schema):
+        limit: int = Field(settings.API_PAGE_SIZE, ge=1, le=settings.API_MAX_PAGE_SIZE)
+        offset: int = Field(0, ge=0, le=10_000_000)
+
+    class Output(Schema):
+        items: list[Any]
+        total: int
+        limit: int
+        offset: int
+
+    items_attribute = "items"
+
+    def paginate_queryset(
+        self, queryset: Any, pagination: Input, request: HttpRequest, **params: Any
+    ) -> Any:
+        offset, limit = pagination.offset, pagination.limit
+        return {
+            "items": list(queryset[offset : offset + limit]),
+            "total": self._items_count(queryset),
+            "limit": limit,
+            "offset": offset,
+        }
+
+
+# --- Errors -----------------------------------------------------------------------------------
+
+
+def error_response(
+    request: HttpRequest, api: Any, status: int, detail: str, errors: list[dict] | None = None
+) -> HttpResponse:
+    return api.create_response(request, {"detail": detail, "errors": errors or []}, status=status)
+
+
+def _field_of(loc: list[Any] | tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    # ninja prefixes the source and the parameter name: ("body", "payload", "name").
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form", "file"}:
+        source = parts[0]
+        parts = parts[1:]
+        if source == "body" and len(parts) > 1:
+            parts = parts[1:]
+        if not parts:
+            return source
+    return ".".join(parts) or "__all__"
+
+
+def install_error_handlers(api: Any) -> None:
+    def on_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        errors = [
+            {"field": _field_of(e.get("loc", ())), "message": e.get("msg", "Invalid value.")}
+            for e in exc.errors
+        ]
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        return error_response(request, api, 422, f"Invalid input: {fields}.", errors)
+
+    def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        message = str(exc.message)
+        errors = [{"field": "body", "message": message}] if exc.status_code == 400 else []
+        return error_response(request, api, exc.status_code, message, errors)
+
+    def on_auth(request: HttpRequest, exc: Exception) -> HttpResponse:
+        response = error_response(
+            request, api, 401, "Authentication required: send a bearer token or log in."
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="opsdesk"'
+        return response
+
+    def on_forbidden(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return error_response(
+            request, api, 403, getattr(exc, "detail", None) or str(exc) or "Forbidden."
+        )
+
+    def on_not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return error_response(request, api, 404, getattr(exc, "detail", None) or "Not found.")
+
+    def on_field_error(request: HttpRequest, exc: FieldError) -> HttpResponse:
+        errors = [{"field": f, "message": m} for f, m in exc.errors.items()]
+        fields = ", ".join(exc.errors)
+        return error_response(request, api, 422, f"{exc.detail} ({fields})", errors)
+
+    def on_conflict(request: HttpRequest, exc: Conflict) -> HttpResponse:
+        errors = [{"field": exc.field, "message": exc.detail}] if exc.field else []
+        return error_response(request, api, 409, exc.detail, errors)
+
+    def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        logger.exception("unhandled API error")
+        if settings.DEBUG:
+            raise exc
+        rid = getattr(request, "request_id", "")
+        return error_response(request, api, 500, f"Internal error; quote request id {rid}.")
+
+    api.add_exception_handler(ValidationError, on_validation)
+    api.add_exception_handler(HttpError, on_http_error)
+    api.add_exception_handler(AuthenticationError, on_auth)
+    api.add_exception_handler(AuthorizationError, on_forbidden)
+    api.add_exception_handler(PermissionDenied, on_forbidden)
+    api.add_exception_handler(Http404, on_not_found)
+    api.add_exception_handler(NotFound, on_not_found)
+    api.add_exception_handler(FieldError, on_field_error)
+    api.add_exception_handler(Conflict, on_conflict)
+    api.add_exception_handler(Exception, on_unexpected)
+
+
+def get_or_404(queryset: Any, **lookup: Any) -> Any:
+    obj = queryset.filter(**lookup).first()
+    if obj is None:
+        raise NotFound(f"No {queryset.model._meta.verbose_name} matches the given id.")
+    return obj

@@ -1,0 +1,157 @@
+"""The audit trail: one append-only record per create, update and delete of a business object.
+
+Handlers are registered once for every `ChangeLogged` model (a generic concern, so signals
+are the right tool). The actor and request id come from `opsdesk.core.context`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.dispatch import receiver
+
+from opsdesk.core.context import current_actor, current_request_id
+
+REDACTED = "********"
+
+
+def _audited_fields(instance: models.Model) -> list[models.Field]:
+    exclude = getattr(instance, "audit_exclude", frozenset())
+    return [f for f in instance._meta.concrete_fields if f.name not in exclude]
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def snapshot(instance: models.Model) -> dict[str, Any]:
+    """The audited field values of a row, JSON-safe, keyed by field name."""
+    redact = getattr(instance, "audit_redact", frozenset())
+    data: dict[str, Any] = {}
+    for field in _audited_fields(instance):
+        value = getattr(instance, field.attname)
+        data[field.name] = REDACTED if field.name in redact and value else value
+    return _json_safe(data)
+
+
+def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
+    before = before or {}
+    after = after or {}
+    keys = list(dict.fromkeys([*before, *after]))
+    return {k: [before.get(k), after.get(k)] for k in keys if before.get(k) != after.get(k)}
+
+
+def _organization_id(instance: models.Model) -> int | None:
+    from opsdesk.core.models import Organization
+
+    if isinstance(instance, Organization):
+        return instance.pk
+    getter = getattr(instance, "audit_organization_id", None)
+    if callable(getter):
+        return getter()
+    return getattr(instance, "organization_id", None)
+
+
+def write_record(
+    instance: models.Model,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    changes: dict[str, list[Any]] | None = None,
+) -> Any:
+    from opsdesk.core.models import AuditRecord
+
+    actor = current_actor()
+    actor_is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    return AuditRecord.objects.create(
+        actor=actor if actor_is_user else None,
+        actor_email=(getattr(actor, "email", "") or "") if actor_is_user else "system",
+        organization_id=_organization_id(instance),
+        request_id=current_request_id() or "",
+        action=action,
+        object_type=instance._meta.label_lower,
+        object_id=str(instance.pk),
+        object_repr=str(instance)[:200],
+        changes=changes if changes is not None else diff(before, after),
+        before=before,
+        after=after,
+    )
+
+
+def _is_change_logged(sender: type) -> bool:
+    from opsdesk.core.models import ChangeLogged
+
+    return isinstance(sender, type) and issubclass(sender, ChangeLogged)
+
+
+@receiver(pre_save, dispatch_uid="opsdesk_audit_pre_save")
+def _load_missing_snapshot(sender: type, instance: models.Model, raw: bool, **kwargs: Any) -> None:
+    if raw or not _is_change_logged(sender) or instance._state.adding:
+        return
+    if getattr(instance, "_audit_snapshot", None) is None:
+        stored = sender._base_manager.filter(pk=instance.pk).first()
+        instance._audit_snapshot = snapshot(stored) if stored is not None else None
+
+
+@receiver(post_save, dispatch_uid="opsdesk_audit_post_save")
+def _record_save(
+    sender: type, instance: models.Model, created: bool, raw: bool, **kwargs: Any
+) -> None:
+    if raw or not _is_change_logged(sender):
+        return
+    after = snapshot(instance)
+    if created:
+        write_record(instance, "create", None, after)
+    else:
+        before = getattr(instance, "_audit_snapshot", None)
+        changes = diff(before, after)
+        if changes:
+            write_record(instance, "update", before, after, changes)
+    instance._audit_snapshot = after
+
+
+@receiver(post_delete, dispatch_uid="opsdesk_audit_post_delete")
+def _record_delete(sender: type, instance: models.Model, **kwargs: Any) -> None:
+    if not _is_change_logged(sender):
+        return
+    before = getattr(instance, "_audit_snapshot", None) or snapshot(instance)
+    write_record(instance, "delete", before, None)
+
+
+def _m2m_ids(instance: models.Model, field_name: str) -> list[Any]:
+    return sorted(getattr(instance, field_name).values_list("pk", flat=True))
+
+
+@receiver(m2m_changed, dispatch_uid="opsdesk_audit_m2m")
+def _record_m2m(
+    sender: type, instance: models.Model, action: str, reverse: bool, **kwargs: Any
+) -> None:
+    if reverse or not _is_change_logged(type(instance)):
+        return
+    field_name = next(
+        (f.name for f in instance._meta.many_to_many if f.remote_field.through is sender), None
+    )
+    if field_name is None:
+        return
+    if action.startswith("pre_"):
+        pending = getattr(instance, "_audit_m2m_before", {})
+        pending[field_name] = _m2m_ids(instance, field_name)
+        instance._audit_m2m_before = pending
+        return
+    if not action.startswith("post_"):
+        return
+    before_ids = getattr(instance, "_audit_m2m_before", {}).pop(field_name, None)
+    after_ids = _m2m_ids(instance, field_name)
+    if before_ids is None or before_ids == after_ids:
+        return
+    write_record(
+        instance,
+        "update",
+        {field_name: before_ids},
+        {field_name: after_ids},
+        {field_name: [before_ids, after_ids]},
+    )

@@ -1,0 +1,255 @@
+"""The kernel every app builds on: the tenant, the mixins, numbering and the audit trail."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from opsdesk.core.permissions import Action, RestrictedQuerySet, Role
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone.")
+
+
+def validate_countries(value: Any) -> None:
+    from opsdesk.core.countries import COUNTRY_CODES
+
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise ValidationError("Countries must be a list of ISO 3166-1 alpha-2 codes.")
+    unknown = [c for c in value if c not in COUNTRY_CODES]
+    if unknown:
+        raise ValidationError(f"Unknown country codes: {', '.join(unknown)}.")
+
+
+class ChangeLoggedQuerySet(RestrictedQuerySet):
+    """Bulk writes skip the audit trail, so they are refused on change-logged models."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise TypeError(
+            f"{self.model.__name__} is change-logged: change rows one by one through an action."
+        )
+
+    def bulk_create(self, *args: Any, **kwargs: Any) -> list:
+        raise TypeError(f"{self.model.__name__} is change-logged: create rows through an action.")
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        raise TypeError(f"{self.model.__name__} is change-logged: change rows through an action.")
+
+
+class ChangeLogged(models.Model):
+    """Rows whose every create, update and delete is written to the audit trail.
+
+    The snapshot taken when a row is loaded is compared with the row when it is saved;
+    the difference is the audit record's before/after.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True, editable=False)
+
+    #: Fields never written to the audit trail (secrets, bookkeeping).
+    audit_exclude: ClassVar[frozenset[str]] = frozenset({"updated_at"})
+
+    objects = ChangeLoggedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db: str, field_names: Any, values: Any) -> ChangeLogged:
+        instance = super().from_db(db, field_names, values)
+        from opsdesk.core.audit import snapshot
+
+        instance._audit_snapshot = snapshot(instance)
+        return instance
+
+
+class Organization(ChangeLogged):
+    """The tenant: a company, a client of a managed-service provider, or a group's country unit."""
+
+    name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    description = models.TextField(blank=True)
+    countries = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_countries],
+        help_text="ISO 3166-1 alpha-2 codes of the countries this organisation operates in.",
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    is_active = models.BooleanField(default=True)
+
+    objects = ChangeLoggedQuerySet.as_manager()
+    organization_lookup = "pk"
+    role_actions: ClassVar[dict[str, frozenset[str]]] = {
+        Role.REQUESTER: frozenset({Action.VIEW}),
+        Role.AGENT: frozenset({Action.VIEW}),
+        Role.MANAGER: frozenset({Action.VIEW}),
+        Role.AUDITOR: frozenset({Action.VIEW, Action.AUDIT}),
+        Role.ADMIN: frozenset({Action.VIEW, Action.CHANGE, Action.AUDIT, Action.ADMIN}),
+    }
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def organization_id(self) -> int:
+        return self.pk
+
+
+class TenantOwned(models.Model):
+    """Rows that belong to exactly one organisation; reads go through `restrict(user)`."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+
+    objects = RestrictedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class NumberSequence(models.Model):
+    """The last number handed out per organisation and prefix (INC, CHG, ...)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    prefix = models.CharField(max_length=8)
+    last_value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "prefix"], name="unique_sequence_per_org"
+            )
+        ]
+
+
+NUMBER_DIGITS = 7
+
+
+def allocate_number(organization_id: int, prefix: str) -> str:
+    """Next human-readable number, e.g. ``INC0001042``, unique within the organisation."""
+    with transaction.atomic():
+        seq, _ = NumberSequence.objects.select_for_update().get_or_create(
+            organization_id=organization_id, prefix=prefix
+        )
+        seq.last_value += 1
+        seq.save(update_fields=["last_value"])
+        return f"{prefix}{seq.last_value:0{NUMBER_DIGITS}d}"
+
+
+class Numbered(models.Model):
+    """A human-readable number per organisation; the subclass sets ``number_prefix``."""
+
+    number = models.CharField(max_length=32, editable=False, db_index=True)
+    number_prefix: ClassVar[str] = ""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.number:
+            if not self.number_prefix:
+                raise TypeError(f"{type(self).__name__} must set number_prefix.")
+            self.number = allocate_number(self.organization_id, self.number_prefix)
+        super().save(*args, **kwargs)
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create", "Created"
+    UPDATE = "update", "Updated"
+    DELETE = "delete", "Deleted"
+
+
+class AuditRecordQuerySet(RestrictedQuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise TypeError("Audit records are append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("Audit records are append-only.")
+
+
+class AuditRecord(models.Model):
+    """One create, update or delete of a business object. Never updated or deleted.
+
+    References are kept without database constraints so that nothing deleted elsewhere can
+    cascade into the trail; the textual ``actor_email`` and ``object_repr`` survive.
+    A database trigger (see the migration) refuses UPDATE on every backend and DELETE on
+    PostgreSQL.
+    """
+
+    timestamp = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_email = models.CharField(max_length=254, blank=True)
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    action = models.CharField(max_length=10, choices=AuditAction.choices)
+    object_type = models.CharField(max_length=100, db_index=True, help_text="app_label.model")
+    object_id = models.CharField(max_length=64, db_index=True)
+    object_repr = models.CharField(max_length=200)
+    changes = models.JSONField(default=dict, help_text="{field: [before, after]}")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    objects = AuditRecordQuerySet.as_manager()
+    role_actions: ClassVar[dict[str, frozenset[str]]] = {
+        Role.AUDITOR: frozenset({Action.VIEW}),
+        Role.ADMIN: frozenset({Action.VIEW}),
+    }
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "-timestamp"], name="audit_org_time"),
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type} {self.object_repr}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("Audit records are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("Audit records are append-only.")
+
+
+class PeriodicJobRun(models.Model):
+    """Claim of one periodic job for one tick; the unique constraint is the lock between workers."""
+
+    job = models.CharField(max_length=100)
+    tick = models.DateTimeField()
+    worker = models.CharField(max_length=200)
+    claimed_at = models.DateTimeField(default=timezone.now)
+    task_result_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-tick"]
+        constraints = [models.UniqueConstraint(fields=["job", "tick"], name="one_run_per_tick")]
+
+    def __str__(self) -> str:
+        return f"{self.job} @ {self.tick:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,65 @@
+"""Reads of the core, always restricted to what the user may see."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+
+from opsdesk.core.errors import NotFound
+from opsdesk.core.models import AuditRecord, Organization
+from opsdesk.core.permissions import Action
+
+
+def organizations_for_user(user: Any) -> QuerySet[Organization]:
+    return Organization.objects.restrict(user, Action.VIEW)
+
+
+def access_organization(user: Any, organization_id: int) -> Organization:
+    org = organizations_for_user(user).filter(pk=organization_id).first()
+    if org is None:
+        raise NotFound("No organisation matches the given id.")
+    return org
+
+
+def audit_records(
+    user: Any,
+    *,
+    organization_id: int | None = None,
+    actor: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    action: str | None = None,
+    request_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    q: str | None = None,
+) -> QuerySet[AuditRecord]:
+    """The audit trail a user may read (auditors and admins of each organisation), filtered."""
+    qs = AuditRecord.objects.restrict(user, Action.VIEW)
+    if organization_id is not None:
+        qs = qs.filter(organization_id=organization_id)
+    if actor:
+        qs = qs.filter(actor_email__icontains=actor)
+    if object_type:
+        qs = qs.filter(object_type=object_type)
+    if object_id:
+        qs = qs.filter(object_id=object_id)
+    if action:
+        qs = qs.filter(action=action)
+    if request_id:
+        qs = qs.filter(request_id=request_id)
+    if since is not None:
+        qs = qs.filter(timestamp__gte=since)
+    if until is not None:
+        qs = qs.filter(timestamp__lt=until)
+    if q:
+        qs = qs.filter(object_repr__icontains=q)
+    return qs
+
+
+def audit_object_types(user: Any) -> list[str]:
+    return sorted(
+        set(AuditRecord.objects.restrict(user).values_list("object_type", flat=True).distinct())
+    )
