@@ -31,8 +31,11 @@ def _json_safe(value: Any) -> Any:
 def snapshot(instance: models.Model) -> dict[str, Any]:
     """The audited field values of a row, JSON-safe, keyed by field name."""
     redact = getattr(instance, "audit_redact", frozenset())
+    deferred = instance.get_deferred_fields()
     data: dict[str, Any] = {}
     for field in _audited_fields(instance):
+        if field.attname in deferred:
+            continue  # not loaded (``.only()``): reading it would cost a query per row
         value = getattr(instance, field.attname)
         data[field.name] = REDACTED if field.name in redact and value else value
     return _json_safe(data)
@@ -92,9 +95,13 @@ def _is_change_logged(sender: type) -> bool:
 def _load_missing_snapshot(sender: type, instance: models.Model, raw: bool, **kwargs: Any) -> None:
     if raw or not _is_change_logged(sender) or instance._state.adding:
         return
-    if getattr(instance, "_audit_snapshot", None) is None:
+    current = getattr(instance, "_audit_snapshot", None)
+    if current is None or any(f.name not in current for f in _audited_fields(instance)):
+        # No snapshot, or one of a row loaded with ``.only()``: complete it from the database,
+        # which still holds the values from before this save.
         stored = sender._base_manager.filter(pk=instance.pk).first()
-        instance._audit_snapshot = snapshot(stored) if stored is not None else None
+        if stored is not None:
+            instance._audit_snapshot = {**snapshot(stored), **(current or {})}
 
 
 @receiver(post_save, dispatch_uid="opsdesk_audit_post_save")
@@ -108,7 +115,8 @@ def _record_save(
         write_record(instance, "create", None, after)
     else:
         before = getattr(instance, "_audit_snapshot", None)
-        changes = diff(before, after)
+        # Fields still deferred are absent from `after`; they did not change.
+        changes = {k: v for k, v in diff(before, after).items() if k in after}
         if changes:
             write_record(instance, "update", before, after, changes)
     instance._audit_snapshot = after
