@@ -166,7 +166,7 @@ def create_api_token(
     expires_at: datetime | None = None,
     never_expires: bool = False,
 ) -> tuple[ApiToken, str]:
-    """A new token for `user` (yourself unless you are a platform admin); returns (token, secret)."""
+    """A new token for `user` (yourself unless a platform admin); returns (token, secret)."""
     owner = user or acting_user
     if owner.pk != acting_user.pk and not acting_user.is_superuser:
         raise NotFound("No such user.")

@@ -14,7 +14,13 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from opsdesk.core.models import ChangeLogged, ChangeLoggedQuerySet, Organization, TenantOwned
+from opsdesk.core.models import (
+    ChangeLogged,
+    ChangeLoggedQuerySet,
+    Organization,
+    TenantOwned,
+    validate_time_zone,
+)
 from opsdesk.core.permissions import Action, Role, organizations_for
 
 
@@ -63,7 +69,7 @@ class User(ChangeLogged, AbstractBaseUser, PermissionsMixin):
     full_name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May use the Django admin.")
-    time_zone = models.CharField(max_length=64, blank=True)
+    time_zone = models.CharField(max_length=64, blank=True, validators=[validate_time_zone])
     failed_login_count = models.PositiveIntegerField(default=0, editable=False)
     locked_until = models.DateTimeField(null=True, blank=True, editable=False)
 

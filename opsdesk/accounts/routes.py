@@ -19,7 +19,7 @@ from opsdesk.accounts.schemas import (
     UserCreateIn,
     UserOut,
 )
-from opsdesk.core.api import ERROR_RESPONSES, Paginated
+from opsdesk.core.api import ERROR_RESPONSES, ObjectId, Paginated
 from opsdesk.core.selectors import access_organization
 
 me_router = Router(tags=["me"])
@@ -58,7 +58,7 @@ def update_me(request: HttpRequest, payload: MePatch):  # type: ignore[no-untype
 
 @users_router.get("/users", response=list[UserOut], summary="People in my organisations")
 @paginate(Paginated)
-def list_users(request: HttpRequest, organization: int | None = None, q: str | None = None):  # type: ignore[no-untyped-def]
+def list_users(request: HttpRequest, organization: ObjectId | None = None, q: str | None = None):  # type: ignore[no-untyped-def]
     qs = selectors.users_for_user(request.auth)
     if organization is not None:
         qs = qs.filter(memberships__organization_id=organization)
@@ -94,7 +94,7 @@ def get_user(request: HttpRequest, user_id: int):  # type: ignore[no-untyped-def
 )
 @paginate(Paginated)
 def list_memberships(
-    request: HttpRequest, organization: int | None = None, user: int | None = None
+    request: HttpRequest, organization: ObjectId | None = None, user: ObjectId | None = None
 ):  # type: ignore[no-untyped-def]
     qs = selectors.memberships_for_user(request.auth)
     if organization is not None:
@@ -132,7 +132,7 @@ def delete_membership(request: HttpRequest, membership_id: int):  # type: ignore
 
 @teams_router.get("/teams", response=list[TeamOut], summary="Teams (assignment groups) I may see")
 @paginate(Paginated)
-def list_teams(request: HttpRequest, organization: int | None = None, q: str | None = None):  # type: ignore[no-untyped-def]
+def list_teams(request: HttpRequest, organization: ObjectId | None = None, q: str | None = None):  # type: ignore[no-untyped-def]
     qs = selectors.teams_for_user(request.auth)
     if organization is not None:
         qs = qs.filter(organization_id=organization)

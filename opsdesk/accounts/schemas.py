@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from ninja import Field, Schema
-from pydantic import EmailStr
+from pydantic import AwareDatetime, EmailStr
 
-from opsdesk.core.api import InSchema
+from opsdesk.core.api import InSchema, ObjectId
 from opsdesk.core.permissions import Role
 
 
@@ -39,7 +39,7 @@ class MePatch(InSchema):
 
 
 class UserCreateIn(InSchema):
-    organization_id: int
+    organization_id: ObjectId
     email: EmailStr = Field(max_length=254)
     full_name: str = Field(min_length=1, max_length=200)
     role: Role
@@ -67,20 +67,20 @@ class TeamOut(Schema):
 
 
 class TeamIn(InSchema):
-    organization_id: int
+    organization_id: ObjectId
     name: str = Field(min_length=1, max_length=100)
     description: str = Field("", max_length=10_000)
     email: EmailStr | None = Field(None, max_length=254)
-    manager_id: int | None = None
-    member_ids: list[int] = Field(default_factory=list, max_length=1000)
+    manager_id: ObjectId | None = None
+    member_ids: list[ObjectId] = Field(default_factory=list, max_length=1000)
 
 
 class TeamPatch(InSchema):
     name: str | None = Field(None, min_length=1, max_length=100)
     description: str | None = Field(None, max_length=10_000)
     email: EmailStr | None = Field(None, max_length=254)
-    manager_id: int | None = None
-    member_ids: list[int] | None = Field(None, max_length=1000)
+    manager_id: ObjectId | None = None
+    member_ids: list[ObjectId] | None = Field(None, max_length=1000)
 
 
 class TokenOut(Schema):
@@ -99,4 +99,6 @@ class TokenCreatedOut(TokenOut):
 
 class TokenIn(InSchema):
     name: str = Field(min_length=1, max_length=100)
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = Field(
+        None, description="ISO 8601 with a time zone, e.g. 2030-01-31T00:00:00Z."
+    )

@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from csp.decorators import csp_update
+from django.urls import URLPattern
 from ninja import NinjaAPI
 
 import opsdesk
 from opsdesk.accounts.routes import me_router, teams_router, tokens_router, users_router
-from opsdesk.core.api import AUTH, install_error_handlers
+from opsdesk.core.api import AUTH, OpsDeskParser, install_error_handlers, json_method_not_allowed
 from opsdesk.core.routes import audit_router, health_router
 from opsdesk.core.routes import router as organizations_router
 
-api = NinjaAPI(
+
+class OpsDeskAPI(NinjaAPI):
+    """NinjaAPI whose URL views answer an unsupported method with a 405 in the error shape."""
+
+    @property
+    def urls(self) -> Any:
+        patterns, app_name, namespace = super().urls
+        wrapped = [
+            URLPattern(p.pattern, json_method_not_allowed(p.callback, self), p.default_args, p.name)
+            if isinstance(p, URLPattern)
+            else p
+            for p in patterns
+        ]
+        return wrapped, app_name, namespace
+
+
+api = OpsDeskAPI(
     title="OpsDesk API",
     version=opsdesk.__version__,
     description=(
@@ -22,6 +41,7 @@ api = NinjaAPI(
         "paginated with `limit` and `offset` and report a `total`."
     ),
     auth=AUTH,
+    parser=OpsDeskParser(),
     urls_namespace="api",
     docs_decorator=csp_update({"style-src": ["'unsafe-inline'"], "img-src": ["data:"]}),
 )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
@@ -11,8 +12,9 @@ from django.utils import timezone
 from ninja import Field, Schema
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.pagination import PaginationBase
+from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
-from pydantic import ConfigDict
+from pydantic import ConfigDict, field_validator
 
 from opsdesk.core.context import actor_var
 from opsdesk.core.errors import Conflict, FieldError, NotFound, PermissionDenied
@@ -23,10 +25,55 @@ logger = logging.getLogger(__name__)
 # --- Schemas ----------------------------------------------------------------------------------
 
 
+#: The largest id a database row can have (64-bit signed): bigger numbers in input would
+#: overflow the database driver, so input ids are bounded by the schema.
+MAX_ID = 2**63 - 1
+
+#: An object id in input (body fields, list filters).
+ObjectId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+NUL_MESSAGE = "Text must not contain NUL (\\x00) characters."
+
+
+def contains_nul(value: Any) -> bool:
+    """True if `value` (a string, or a list/dict of them) holds a NUL character.
+
+    PostgreSQL cannot store NUL in text, so such input is refused up front with a 422
+    naming the field instead of failing in the database with a 500.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(contains_nul(v) for v in value)
+    return False
+
+
 class InSchema(Schema):
-    """Input schemas refuse fields they do not know, so typos are not silently dropped."""
+    """Input schemas refuse fields they do not know, so typos are not silently dropped,
+    and text with NUL characters, which PostgreSQL cannot store."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before", check_fields=False)
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if contains_nul(value):
+            raise ValueError(NUL_MESSAGE)
+        return value
+
+
+class OpsDeskParser(Parser):
+    """Ninja's JSON parser, refusing NUL characters in query strings (see `contains_nul`)."""
+
+    def parse_querydict(self, data: Any, list_fields: list[str], request: HttpRequest) -> Any:
+        bad = [key for key in data if contains_nul(key) or contains_nul(data.getlist(key))]
+        if bad:
+            raise ValidationError(
+                [{"loc": ("query", key), "msg": NUL_MESSAGE, "type": "value_error"} for key in bad]
+            )
+        return super().parse_querydict(data, list_fields, request)
 
 
 class ErrorItem(Schema):
@@ -138,7 +185,9 @@ def _field_of(loc: list[Any] | tuple[Any, ...]) -> str:
     if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form", "file"}:
         source = parts[0]
         parts = parts[1:]
-        if source == "body" and len(parts) > 1:
+        if source == "body":
+            # The body parameter's own name (e.g. "payload") says nothing to the caller:
+            # an error about the body as a whole names "body".
             parts = parts[1:]
         if not parts:
             return source
@@ -200,6 +249,26 @@ def install_error_handlers(api: Any) -> None:
     api.add_exception_handler(FieldError, on_field_error)
     api.add_exception_handler(Conflict, on_conflict)
     api.add_exception_handler(Exception, on_unexpected)
+
+
+def json_method_not_allowed(view: Any, api: Any) -> Any:
+    """Wrap a ninja path view so that 405 answers use the error shape too."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            allowed = response.get("Allow", "")
+            new = error_response(
+                request, api, 405, f"Method {request.method} not allowed; use {allowed}."
+            )
+            new["Allow"] = allowed
+            return new
+        return response
+
+    return wrapper
 
 
 def get_or_404(queryset: Any, **lookup: Any) -> Any:

@@ -131,6 +131,9 @@ class NumberSequence(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.prefix} #{self.last_value}"
+
 
 NUMBER_DIGITS = 7
 

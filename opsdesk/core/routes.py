@@ -10,7 +10,7 @@ from ninja.pagination import paginate
 
 import opsdesk
 from opsdesk.core import actions, selectors
-from opsdesk.core.api import ERROR_RESPONSES, Paginated, get_or_404
+from opsdesk.core.api import ERROR_RESPONSES, ObjectId, Paginated, get_or_404
 from opsdesk.core.schemas import (
     AuditRecordOut,
     HealthOut,
@@ -77,7 +77,7 @@ def update_organization(request: HttpRequest, organization_id: int, payload: Org
 
 
 class AuditFilter(Schema):
-    organization: int | None = None
+    organization: ObjectId | None = None
     actor: str | None = None
     object_type: str | None = None
     object_id: str | None = None
