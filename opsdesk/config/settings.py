@@ -88,6 +88,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
         "transaction_mode": "IMMEDIATE",
     }
+    # A file, not shared-cache memory: concurrent tests then see real SQLite locking (WAL).
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-opsdesk.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts and security ------------------------------------------------------------------
