@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 import factory
+from django.contrib.auth.hashers import make_password
 from factory.django import DjangoModelFactory
 
 from opsdesk.accounts.models import ApiToken, Membership, Team, User
@@ -10,6 +13,13 @@ from opsdesk.core.models import Organization
 from opsdesk.core.permissions import Role
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+@cache
+def password_hash(raw: str) -> str:
+    """An argon2 hash of `raw`, computed once per test process: hashing is slow on purpose,
+    and every user of the cast would otherwise pay for it."""
+    return make_password(raw)
 
 
 class OrganizationFactory(DjangoModelFactory):
@@ -31,10 +41,10 @@ class UserFactory(DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"user{n}@example.test")
     full_name = factory.Sequence(lambda n: f"User {n}")
-    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def save_password(obj, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+    def password(obj, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+        obj.password = password_hash(extracted if extracted is not None else PASSWORD)
         if create:
             obj.save()
 
