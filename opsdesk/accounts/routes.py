@@ -1,7 +1,7 @@
 """API routes of accounts: me, users, memberships, teams and tokens."""
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 from ninja.pagination import paginate
 
 from opsdesk.accounts import actions, selectors
@@ -81,7 +81,7 @@ def create_user(request: HttpRequest, payload: UserCreateIn):  # type: ignore[no
         full_name=payload.full_name,
         role=payload.role,
     )
-    return 201, membership
+    return Status(201, membership)
 
 
 @users_router.get("/users/{user_id}", response={200: UserOut, **ERROR_RESPONSES})
@@ -127,7 +127,7 @@ def update_membership(request: HttpRequest, membership_id: int, payload: Members
 def delete_membership(request: HttpRequest, membership_id: int):  # type: ignore[no-untyped-def]
     membership = selectors.access_membership(request.auth, membership_id)
     actions.remove_membership(acting_user=request.auth, membership=membership)
-    return 204, None
+    return Status(204, None)
 
 
 @teams_router.get("/teams", response=list[TeamOut], summary="Teams (assignment groups) I may see")
@@ -160,7 +160,7 @@ def create_team(request: HttpRequest, payload: TeamIn):  # type: ignore[no-untyp
         manager=manager,
         members=members,
     )
-    return 201, selectors.access_team(user, team.pk)
+    return Status(201, selectors.access_team(user, team.pk))
 
 
 @teams_router.get("/teams/{team_id}", response={200: TeamOut, **ERROR_RESPONSES})
@@ -201,7 +201,7 @@ def update_team(request: HttpRequest, team_id: int, payload: TeamPatch):  # type
 def delete_team(request: HttpRequest, team_id: int):  # type: ignore[no-untyped-def]
     team = selectors.access_team(request.auth, team_id)
     actions.delete_team(acting_user=request.auth, team=team)
-    return 204, None
+    return Status(204, None)
 
 
 @tokens_router.get("/tokens", response=list[TokenOut], summary="My API tokens")
@@ -220,7 +220,7 @@ def create_token(request: HttpRequest, payload: TokenIn):  # type: ignore[no-unt
         acting_user=request.auth, name=payload.name, expires_at=payload.expires_at
     )
     out = TokenOut.from_orm(token).dict()
-    return 201, {**out, "token": raw}
+    return Status(201, {**out, "token": raw})
 
 
 @tokens_router.delete(

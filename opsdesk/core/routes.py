@@ -5,7 +5,7 @@ from typing import Literal
 
 from django.db import connection
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 
 import opsdesk
@@ -30,18 +30,17 @@ audit_router = Router(tags=["audit"])
     response={200: HealthOut, 503: HealthOut},
     summary="Liveness and database check",
 )
-def health(request: HttpRequest) -> tuple[int, dict]:
+def health(request: HttpRequest) -> Status:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-        return 200, {"status": "ok", "database": "ok", "version": opsdesk.__version__}
+        return Status(200, {"status": "ok", "database": "ok", "version": opsdesk.__version__})
     except Exception:
-        return 503, {
-            "status": "unavailable",
-            "database": "unreachable",
-            "version": opsdesk.__version__,
-        }
+        return Status(
+            503,
+            {"status": "unavailable", "database": "unreachable", "version": opsdesk.__version__},
+        )
 
 
 @router.get("/organizations", response=list[OrganizationOut], summary="Organisations I belong to")
@@ -57,7 +56,7 @@ def list_organizations(request: HttpRequest):  # type: ignore[no-untyped-def]
 )
 def create_organization(request: HttpRequest, payload: OrganizationIn):  # type: ignore[no-untyped-def]
     org = actions.create_organization(acting_user=request.auth, **payload.dict())
-    return 201, org
+    return Status(201, org)
 
 
 @router.get("/organizations/{organization_id}", response={200: OrganizationOut, **ERROR_RESPONSES})
