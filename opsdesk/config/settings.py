@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -89,7 +90,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
     # A file, not shared-cache memory: concurrent tests then see real SQLite locking (WAL).
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-opsdesk.sqlite3")}
+    # The process id keeps two test runs on one machine from sharing a database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-opsdesk-{os.getpid()}.sqlite3")}
+elif TESTING:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts and security ------------------------------------------------------------------

@@ -31,7 +31,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditRecord)
 class AuditRecordAdmin(ReadOnlyAdmin):
-    list_display = ("timestamp", "actor_email", "action", "object_type", "object_repr", "organization_id")
+    list_display = (
+        "timestamp",
+        "actor_email",
+        "action",
+        "object_type",
+        "object_repr",
+        "organization_id",
+    )
     list_filter = ("action", "object_type")
     search_fields = ("object_repr", "actor_email", "request_id", "object_id")
     date_hierarchy = "timestamp"

@@ -6,6 +6,7 @@ are the right tool). The actor and request id come from `opsdesk.core.context`.
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -28,17 +29,36 @@ def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def snapshot(instance: models.Model) -> dict[str, Any]:
-    """The audited field values of a row, JSON-safe, keyed by field name."""
-    redact = getattr(instance, "audit_redact", frozenset())
+def raw_values(instance: models.Model) -> dict[str, Any]:
+    """The audited field values as loaded: cheap enough to take for every row read."""
     deferred = instance.get_deferred_fields()
     data: dict[str, Any] = {}
     for field in _audited_fields(instance):
         if field.attname in deferred:
             continue  # not loaded (``.only()``): reading it would cost a query per row
-        value = getattr(instance, field.attname)
-        data[field.name] = REDACTED if field.name in redact and value else value
-    return _json_safe(data)
+        value = instance.__dict__.get(field.attname)
+        # Mutable values (JSON lists and dicts) are copied so in-place edits show in the diff.
+        data[field.name] = copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+    return data
+
+
+def _to_snapshot(instance: models.Model, raw: dict[str, Any]) -> dict[str, Any]:
+    redact = getattr(instance, "audit_redact", frozenset())
+    return _json_safe({k: (REDACTED if k in redact and v else v) for k, v in raw.items()})
+
+
+def snapshot(instance: models.Model) -> dict[str, Any]:
+    """The audited field values of a row, JSON-safe and redacted, keyed by field name."""
+    return _to_snapshot(instance, raw_values(instance))
+
+
+def loaded_snapshot(instance: models.Model) -> dict[str, Any] | None:
+    """The snapshot of the row as it was loaded (computed on first use, then kept)."""
+    current = getattr(instance, "_audit_snapshot", None)
+    if current is None and getattr(instance, "_audit_loaded", None) is not None:
+        current = instance._audit_snapshot = _to_snapshot(instance, instance._audit_loaded)
+        instance._audit_loaded = None
+    return current
 
 
 def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
@@ -95,7 +115,7 @@ def _is_change_logged(sender: type) -> bool:
 def _load_missing_snapshot(sender: type, instance: models.Model, raw: bool, **kwargs: Any) -> None:
     if raw or not _is_change_logged(sender) or instance._state.adding:
         return
-    current = getattr(instance, "_audit_snapshot", None)
+    current = loaded_snapshot(instance)
     if current is None or any(f.name not in current for f in _audited_fields(instance)):
         # No snapshot, or one of a row loaded with ``.only()``: complete it from the database,
         # which still holds the values from before this save.
@@ -114,7 +134,7 @@ def _record_save(
     if created:
         write_record(instance, "create", None, after)
     else:
-        before = getattr(instance, "_audit_snapshot", None)
+        before = loaded_snapshot(instance)
         # Fields still deferred are absent from `after`; they did not change.
         changes = {k: v for k, v in diff(before, after).items() if k in after}
         if changes:
@@ -126,7 +146,7 @@ def _record_save(
 def _record_delete(sender: type, instance: models.Model, **kwargs: Any) -> None:
     if not _is_change_logged(sender):
         return
-    before = getattr(instance, "_audit_snapshot", None) or snapshot(instance)
+    before = loaded_snapshot(instance) or snapshot(instance)
     write_record(instance, "delete", before, None)
 
 

@@ -94,14 +94,20 @@ def _email(name: str, domain: str) -> str:
 def load_demo() -> list[Login]:
     platform = User.objects.filter(email=PLATFORM_ADMIN[0]).first()
     if platform is None:
-        platform = User.objects.create_superuser(PLATFORM_ADMIN[0], DEMO_PASSWORD, full_name=PLATFORM_ADMIN[1])
+        platform = User.objects.create_superuser(
+            PLATFORM_ADMIN[0], DEMO_PASSWORD, full_name=PLATFORM_ADMIN[1]
+        )
     logins = [Login(platform.email, "platform admin (superuser)", "all")]
     for spec in ORGS:
         org = Organization.objects.filter(slug=spec.slug).first()
         if org is None:
             org = create_organization(
-                acting_user=platform, name=spec.name, slug=spec.slug, description=spec.description,
-                countries=spec.countries, time_zone=spec.time_zone,
+                acting_user=platform,
+                name=spec.name,
+                slug=spec.slug,
+                description=spec.description,
+                countries=spec.countries,
+                time_zone=spec.time_zone,
             )
             _populate(org, spec, platform)
         for role, name in spec.people.items():
@@ -114,26 +120,47 @@ def _populate(org: Organization, spec: DemoOrg, platform: User) -> None:
     users: dict[str, User] = {}
     for role, name in spec.people.items():
         membership = add_user(
-            acting_user=platform, organization=org, email=_email(name, spec.domain), full_name=name,
-            role=role, password=DEMO_PASSWORD,
+            acting_user=platform,
+            organization=org,
+            email=_email(name, spec.domain),
+            full_name=name,
+            role=role,
+            password=DEMO_PASSWORD,
         )
         users[role] = membership.user
     head = User.objects.filter(email=HEAD_OF_OPS[0]).first()
     if head is None or not Membership.objects.filter(user=head, organization=org).exists():
         add_user(
-            acting_user=platform, organization=org, email=HEAD_OF_OPS[0], full_name=HEAD_OF_OPS[1],
-            role=Role.ADMIN, password=DEMO_PASSWORD,
+            acting_user=platform,
+            organization=org,
+            email=HEAD_OF_OPS[0],
+            full_name=HEAD_OF_OPS[1],
+            role=Role.ADMIN,
+            password=DEMO_PASSWORD,
         )
     admin = users[Role.ADMIN]
     for name, description in TEAMS:
-        members = [users[Role.AGENT], users[Role.MANAGER]] if name == "Service Desk" else [users[Role.MANAGER]]
+        members = (
+            [users[Role.AGENT], users[Role.MANAGER]]
+            if name == "Service Desk"
+            else [users[Role.MANAGER]]
+        )
         create_team(
-            acting_user=admin, organization=org, name=name, description=description,
-            email=f"{name.lower().replace(' ', '-')}@{spec.domain}", manager=users[Role.MANAGER], members=members,
+            acting_user=admin,
+            organization=org,
+            name=name,
+            description=description,
+            email=f"{name.lower().replace(' ', '-')}@{spec.domain}",
+            manager=users[Role.MANAGER],
+            members=members,
         )
     # A little history so the audit log reads like a working week.
     from opsdesk.accounts.models import Team
 
     desk = Team.objects.get(organization=org, name="Service Desk")
     with acting_as(admin):
-        update_team(acting_user=admin, team=desk, description=desk.description + " Open 24x7 for P1 incidents.")
+        update_team(
+            acting_user=admin,
+            team=desk,
+            description=desk.description + " Open 24x7 for P1 incidents.",
+        )

@@ -64,9 +64,9 @@ class ChangeLogged(models.Model):
     @classmethod
     def from_db(cls, db: str, field_names: Any, values: Any) -> ChangeLogged:
         instance = super().from_db(db, field_names, values)
-        from opsdesk.core.audit import snapshot
+        from opsdesk.core.audit import raw_values
 
-        instance._audit_snapshot = snapshot(instance)
+        instance._audit_loaded = raw_values(instance)
         return instance
 
 

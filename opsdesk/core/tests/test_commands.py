@@ -13,7 +13,9 @@ from opsdesk.core.permissions import Role
 
 def test_token_create_prints_a_working_token_once(cast, client):
     out, err = io.StringIO(), io.StringIO()
-    call_command("token", "create", "--user", "agent@a.test", "--name", "monitoring", stdout=out, stderr=err)
+    call_command(
+        "token", "create", "--user", "agent@a.test", "--name", "monitoring", stdout=out, stderr=err
+    )
     raw = out.getvalue().strip()
     assert raw.startswith("opsd_")
     token = ApiToken.objects.get(user=cast.agent, name="monitoring")
@@ -35,10 +37,18 @@ def test_token_create_for_unknown_user_fails(db):
 def test_demo_data_is_realistic_idempotent_and_audited(db, client):
     out = io.StringIO()
     call_command("load_demo", stdout=out)
-    counts = (Organization.objects.count(), User.objects.count(), Team.objects.count(), AuditRecord.objects.count())
+    counts = (
+        Organization.objects.count(),
+        User.objects.count(),
+        Team.objects.count(),
+        AuditRecord.objects.count(),
+    )
     call_command("load_demo", stdout=io.StringIO())
     assert counts == (
-        Organization.objects.count(), User.objects.count(), Team.objects.count(), AuditRecord.objects.count()
+        Organization.objects.count(),
+        User.objects.count(),
+        Team.objects.count(),
+        AuditRecord.objects.count(),
     )
     savanna = Organization.objects.get(slug="savanna")
     nordlicht = Organization.objects.get(slug="nordlicht")
@@ -46,10 +56,18 @@ def test_demo_data_is_realistic_idempotent_and_audited(db, client):
     assert len(nordlicht.countries) == 8
     for org in (savanna, nordlicht):
         assert set(Team.objects.filter(organization=org).values_list("name", flat=True)) == {
-            "Service Desk", "Platform", "Network", "Database", "Application Support"
+            "Service Desk",
+            "Platform",
+            "Network",
+            "Database",
+            "Application Support",
         }
-        assert set(Membership.objects.filter(organization=org).values_list("role", flat=True)) == set(Role.values)
-    assert AuditRecord.objects.filter(organization_id=savanna.pk, object_type="accounts.team").exists()
+        assert set(
+            Membership.objects.filter(organization=org).values_list("role", flat=True)
+        ) == set(Role.values)
+    assert AuditRecord.objects.filter(
+        organization_id=savanna.pk, object_type="accounts.team"
+    ).exists()
     # every printed login works
     printed = [line.split()[0] for line in out.getvalue().splitlines()[1:]]
     assert len(printed) == 12

@@ -15,7 +15,10 @@ def test_metrics_exposes_requests_latency_and_queue_depth(db, client):
     prune_finished_tasks_task.enqueue()
     body = client.get("/metrics").content.decode()
     assert 'opsdesk_http_requests_total{method="GET",route="/api/v1/health",status="200"}' in body
-    assert 'opsdesk_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/health"}' in body
+    assert (
+        'opsdesk_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/v1/health"}'
+        in body
+    )
     assert 'opsdesk_task_queue_depth{queue="periodic",status="READY"} 1.0' in body
 
 
@@ -50,7 +53,9 @@ def test_json_log_lines_carry_the_request_id():
         "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
         rename_fields={"levelname": "level", "name": "logger"},
     )
-    record = logging.LogRecord("opsdesk.test", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+    record = logging.LogRecord(
+        "opsdesk.test", logging.INFO, __file__, 1, "hello %s", ("world",), None
+    )
     token = request_id_var.set("rid-1234567890")
     try:
         RequestIdFilter().filter(record)

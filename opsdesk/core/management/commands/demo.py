@@ -18,7 +18,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default="127.0.0.1:8000")
-        parser.add_argument("--no-serve", action="store_true", help="Prepare everything, then exit.")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="Prepare everything, then exit."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
@@ -26,9 +28,13 @@ class Command(BaseCommand):
         call_command("load_demo")
         if options["no_serve"]:
             return
-        worker = subprocess.Popen([sys.executable, "-m", "opsdesk", "worker"], env=os.environ.copy())  # noqa: S603
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "opsdesk", "worker"], env=os.environ.copy()
+        )
         url = f"http://{options['bind']}"
-        self.stdout.write(f"\nOpsDesk demo on {url}  (API docs: {url}/api/v1/docs). Ctrl-C stops it.\n")
+        self.stdout.write(
+            f"\nOpsDesk demo on {url}  (API docs: {url}/api/v1/docs). Ctrl-C stops it.\n"
+        )
         try:
             run_gunicorn(options["bind"], workers=1, threads=8, timeout=60, access_log=False)
         finally:

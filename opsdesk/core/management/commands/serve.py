@@ -18,9 +18,14 @@ def run_gunicorn(bind: str, workers: int, threads: int, timeout: int, access_log
     class OpsDeskServer(BaseApplication):
         def load_config(self) -> None:
             options = {
-                "bind": bind, "workers": workers, "threads": threads, "timeout": timeout,
-                "worker_class": "gthread", "accesslog": "-" if access_log else None,
-                "proc_name": "opsdesk", "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+                "bind": bind,
+                "workers": workers,
+                "threads": threads,
+                "timeout": timeout,
+                "worker_class": "gthread",
+                "accesslog": "-" if access_log else None,
+                "proc_name": "opsdesk",
+                "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
             }
             for key, value in options.items():
                 if value is not None:
@@ -38,7 +43,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default=os.environ.get("OPSDESK_BIND", "127.0.0.1:8000"))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+        parser.add_argument(
+            "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2"))
+        )
         parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "4")))
         parser.add_argument("--timeout", type=int, default=60)
         parser.add_argument("--no-collectstatic", action="store_true")
@@ -51,4 +58,10 @@ class Command(BaseCommand):
         if not options["no_collectstatic"]:
             call_command("collectstatic", interactive=False, verbosity=0)
         self.stdout.write(f"OpsDesk listening on http://{options['bind']}")
-        run_gunicorn(options["bind"], options["workers"], options["threads"], options["timeout"], options["access_log"])
+        run_gunicorn(
+            options["bind"],
+            options["workers"],
+            options["threads"],
+            options["timeout"],
+            options["access_log"],
+        )
