@@ -9,7 +9,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.template import loader
@@ -52,7 +51,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "core/home.html",
         {
             "memberships": memberships,
-            "teams": my_teams(user).annotate(member_count=Count("members")),
+            "teams": my_teams(user).prefetch_related("members"),
             "recent_audit": recent,
             "can_read_audit_here": can_read_here,
             "changes_this_week": changes_this_week,

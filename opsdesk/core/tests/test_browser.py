@@ -1,0 +1,228 @@
+"""The web shell in a real browser: Debian's Chromium driven by Playwright.
+
+Run with `pytest -m browser`. Screenshots go to test-artifacts/screenshots/; with
+UPDATE_DOC_SCREENSHOTS=1 the README's pictures in docs/img/ are refreshed too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls of the test are
+# still synchronous and safe.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parents[3]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+DOC_IMG = ROOT / "docs" / "img"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def chromium():  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def realistic_data():  # type: ignore[no-untyped-def]
+    """The cast plus a person who works for both organisations, and a week's worth of teams."""
+    from opsdesk.accounts import actions
+    from opsdesk.core.permissions import Role
+    from opsdesk.core.testing.cast import make_cast
+    from opsdesk.core.testing.factories import MembershipFactory, member
+
+    cast = make_cast()
+    dana = member(cast.org_a, Role.ADMIN, email="dana.dlamini@acme.test", full_name="Dana Dlamini")
+    MembershipFactory(user=dana, organization=cast.org_b, role=Role.AUDITOR)
+    noc = member(cast.org_a, Role.AGENT, email="thabo@acme.test", full_name="Thabo Nkosi")
+    dba = member(cast.org_a, Role.AGENT, email="wanjiru@acme.test", full_name="Wanjiru Kamau")
+    teams = [
+        ("Network Operations", "Core, WAN and branch networks; first line for outages.", [noc]),
+        ("Platform Engineering", "Kubernetes, CI runners and the build farm.", [cast.agent]),
+        ("Database Administration", "PostgreSQL and Oracle estates, backups.", [dba]),
+        ("Application Support", "Line-of-business applications and integrations.", [dba, noc]),
+        ("Security Operations", "SOC triage, vulnerability management.", [cast.manager]),
+    ]
+    for name, description, members in teams:
+        actions.create_team(
+            acting_user=dana,
+            organization=cast.org_a,
+            name=name,
+            description=description,
+            email=f"{name.lower().replace(' ', '-')}@acme.test",
+            manager=cast.manager,
+            members=[dana, *members],
+        )
+    cast.team_a.members.add(dana)
+    actions.update_team(
+        acting_user=dana,
+        team=cast.team_a,
+        description="Single point of contact for all users; open 24x7 for P1 incidents.",
+        email="servicedesk@acme.test",
+    )
+    actions.update_team(
+        acting_user=cast.admin,
+        team=cast.team_a,
+        description="Single point of contact for all users; open 24x7 for P1 and P2.",
+    )
+    actions.create_team(
+        acting_user=cast.admin_b,
+        organization=cast.org_b,
+        name="Rechenzentrum Frankfurt",
+        description="Data-centre operations.",
+    )
+    actions.update_team(acting_user=cast.admin_b, team=cast.team_b, description="Tier 1, EU")
+    return cast, dana
+
+
+def shoot(page, name: str, doc_name: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if doc_name and os.environ.get("UPDATE_DOC_SCREENSHOTS") == "1":
+        DOC_IMG.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOC_IMG / doc_name))  # the first screenful reads best
+
+
+def test_a_person_of_two_organisations_works_through_the_shell(  # type: ignore[no-untyped-def]
+    chromium, live_server, transactional_db
+):
+    from playwright.sync_api import expect
+
+    from opsdesk.core.testing.factories import PASSWORD
+
+    cast, dana = realistic_data()
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None,
+    )
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+
+    # Sign in: the home page sends a stranger to the login form.
+    page.goto(f"{live_server.url}/")
+    expect(page).to_have_url(re.compile(r"/login/\?next=/$"))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Email").fill(dana.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    shoot(page, "01-login")
+    page.get_by_role("button", name="Sign in").click()
+
+    # Home: organisations with roles, teams, recent changes of the current organisation.
+    expect(page.get_by_role("heading", name="Welcome, Dana Dlamini")).to_be_visible()
+    orgs = page.locator("section", has=page.get_by_role("heading", name="My organisations"))
+    expect(orgs).to_contain_text("Acme Africa")
+    expect(orgs).to_contain_text("Borealis Europe")
+    expect(orgs).to_contain_text("Auditor")
+    teams = page.locator("section", has=page.get_by_role("heading", name="My teams"))
+    expect(teams).to_contain_text("Network Operations")
+    recent = page.locator("section", has=page.get_by_role("heading", name=re.compile("Recent")))
+    expect(recent).to_contain_text("Service Desk A")
+    expect(page.locator("#org-switcher")).to_have_value(str(cast.org_a.pk))
+    shoot(page, "02-home", "home.png")
+
+    # The skip link is the first thing the keyboard reaches.
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+
+    # Switch organisation: choosing it in the switcher is enough (app.js submits the form).
+    page.locator("#org-switcher").select_option(label="Borealis Europe")
+    expect(
+        page.get_by_role("status").filter(has_text="Now working in Borealis Europe.")
+    ).to_be_visible()
+    expect(page.locator("#org-switcher")).to_have_value(str(cast.org_b.pk))
+    expect(page.get_by_text("Working in Borealis Europe as auditor")).to_be_visible()
+    shoot(page, "03-switched")
+
+    # Audit log of Borealis: its own records only.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+    results = page.locator("#audit-results")
+    expect(results).to_contain_text("Rechenzentrum Frankfurt")
+    expect(results).not_to_contain_text("Network Operations")
+
+    # Widen to all my organisations, then filter by action: htmx swaps the results in place
+    # and puts the filters into the address bar.
+    page.get_by_label("Scope").select_option("all")
+    expect(results).to_contain_text("Network Operations")
+    expect(page).to_have_url(re.compile(r"scope=all"))
+    page.get_by_label("Action").select_option("update")
+    expect(page).to_have_url(re.compile(r"action=update"))
+    expect(results.locator("tbody tr").first).to_contain_text("Updated")
+    expect(results.locator("tbody")).not_to_contain_text("Created")
+    search = page.get_by_label("Object", exact=True)
+    search.press_sequentially("service desk a")  # typing: keyup, then 400 ms
+    expect(page).to_have_url(re.compile(r"q=service(%20|\+)desk(%20|\+)a"))
+    expect(results).to_contain_text("Showing 1\N{EN DASH}4 of 4 records")
+    expect(results).not_to_contain_text("Rechenzentrum")
+
+    page.get_by_label("Action").select_option("")
+    search.select_text()
+    search.press("Backspace")
+    expect(page).to_have_url(re.compile(r"q=&"))
+    expect(results).to_contain_text("Created")
+    search.blur()
+    shoot(page, "04-audit-log", "audit-log.png")
+
+    # The filtered view survives a reload (the URL carries the filters).
+    page.get_by_label("Action").select_option("update")
+    expect(page).to_have_url(re.compile(r"action=update"))
+    page.reload()
+    expect(page.get_by_label("Action")).to_have_value("update")
+    expect(page.get_by_label("Scope")).to_have_value("all")
+
+    # Open a record: its metadata and a before/after table of the change.
+    results.get_by_role("link", name="Service Desk A").first.click()
+    expect(page.get_by_role("heading", name=re.compile("Service Desk A"))).to_be_visible()
+    expect(page.get_by_text("admin@a.test")).to_be_visible()
+    diff = page.locator("table.diff")
+    expect(diff).to_contain_text("description")
+    expect(diff.locator("td.before")).to_contain_text("open 24x7 for P1 incidents")
+    expect(diff.locator("td.after")).to_contain_text("open 24x7 for P1 and P2")
+    shoot(page, "05-audit-detail")
+
+    # Phone width: the page still fits without sideways scrolling.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/")
+    expect(page.get_by_role("heading", name="Welcome, Dana Dlamini")).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    shoot(page, "06-home-phone")
+
+    # The user menu opens from the keyboard and logs out.
+    page.locator("details.menu > summary").focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+    csp = [p for p in problems if "Content Security Policy" in p or "Content-Security-Policy" in p]
+    assert csp == [], csp
+    assert [p for p in problems if "Uncaught" in p] == []
+    context.close()
