@@ -46,6 +46,11 @@ def chromium():  # type: ignore[no-untyped-def]
             yield browser
         finally:
             browser.close()
+            # While Playwright's loop runs, Django keys connections by that context: close
+            # the ones the test opened there, or PostgreSQL cannot drop the test database.
+            from django.db import connections
+
+            connections.close_all()
 
 
 def realistic_data():  # type: ignore[no-untyped-def]
@@ -109,7 +114,7 @@ def shoot(page, name: str, doc_name: str | None = None) -> None:  # type: ignore
 
 
 def test_a_person_of_two_organisations_works_through_the_shell(  # type: ignore[no-untyped-def]
-    chromium, live_server, transactional_db
+    live_server, transactional_db, chromium
 ):
     from playwright.sync_api import expect
 
@@ -208,13 +213,31 @@ def test_a_person_of_two_organisations_works_through_the_shell(  # type: ignore[
     expect(diff.locator("td.after")).to_contain_text("open 24x7 for P1 and P2")
     shoot(page, "05-audit-detail")
 
+    # Teams of the current organisation (Borealis) only.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Teams").click()
+    expect(page.get_by_role("heading", name="Teams")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Rechenzentrum Frankfurt")
+    expect(page.locator("main")).not_to_contain_text("Network Operations")
+    shoot(page, "06-teams")
+
+    # Profile: a new API token is shown once.
+    page.locator("details.menu > summary").click()
+    page.get_by_role("link", name="Profile and API tokens").click()
+    page.get_by_label("Token name").fill("Grafana")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.locator("#new-token")).to_contain_text("opsd_")
+    expect(page.get_by_role("cell", name="Grafana", exact=True)).to_be_visible()
+    shoot(page, "07-profile")
+    page.goto(f"{live_server.url}/profile/")
+    expect(page.locator("#new-token")).to_have_count(0)
+
     # Phone width: the page still fits without sideways scrolling.
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{live_server.url}/")
     expect(page.get_by_role("heading", name="Welcome, Dana Dlamini")).to_be_visible()
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
-    shoot(page, "06-home-phone")
+    shoot(page, "08-home-phone")
 
     # The user menu opens from the keyboard and logs out.
     page.locator("details.menu > summary").focus()
