@@ -19,6 +19,17 @@ from opsdesk.core.permissions import Action, Role, forget_roles
 TEAM_FIELDS = ("name", "description", "email", "manager")
 
 
+def _save_team(team: Team) -> Team:
+    """save_validated, with the slug (derived from the name) reported as the name."""
+    try:
+        return save_validated(team)
+    except FieldError as exc:
+        if "slug" in exc.errors:
+            exc.errors.pop("slug")
+            exc.errors["name"] = "A team with this name already exists in this organisation."
+        raise
+
+
 def _check_members(organization_id: int, users: list[User], field: str) -> None:
     member_ids = set(
         Membership.objects.filter(organization_id=organization_id, user__in=users).values_list(
@@ -55,7 +66,7 @@ def create_team(
             email=email,
             manager=manager,
         )
-        save_validated(team)
+        _save_team(team)
         if members:
             team.members.add(*members)
         return team
@@ -71,7 +82,7 @@ def update_team(*, acting_user: Any, team: Team, **changes: Any) -> Team:
         apply_changes(team, changes, TEAM_FIELDS)
         if "name" in changes:
             team.slug = slugify(team.name)[:100] or "team"
-        save_validated(team)
+        _save_team(team)
         if members is not None:
             _check_members(team.organization_id, members, "member_ids")
             team.members.set(members)

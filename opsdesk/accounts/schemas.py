@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from ninja import Field, Schema
-from pydantic import AwareDatetime, EmailStr
+from pydantic import EmailStr
 
-from opsdesk.core.api import InSchema, ObjectId
+from opsdesk.core.api import ApiAwareDateTime, InSchema, ObjectId
 from opsdesk.core.permissions import Role
 
 
@@ -99,6 +99,6 @@ class TokenCreatedOut(TokenOut):
 
 class TokenIn(InSchema):
     name: str = Field(min_length=1, max_length=100)
-    expires_at: AwareDatetime | None = Field(
+    expires_at: ApiAwareDateTime | None = Field(
         None, description="ISO 8601 with a time zone, e.g. 2030-01-31T00:00:00Z."
     )

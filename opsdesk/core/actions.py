@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, models, transaction
 
 from opsdesk.core.context import acting_as
@@ -28,11 +28,31 @@ def require(user: Any, model: type[models.Model], action: str, organization_id: 
         )
 
 
+#: Fields that scope a uniqueness rule (the tenant) rather than break it.
+SCOPE_FIELDS = frozenset({"organization"})
+
+
+def _error_field(key: str, error: ValidationError) -> str:
+    """The field a model error is about; a unique constraint over several fields (e.g.
+    organisation + name) names the field other than the tenant that scopes it."""
+    params = getattr(error, "params", None) or {}
+    unique_check = params.get("unique_check") if key == NON_FIELD_ERRORS else None
+    if unique_check:
+        fields = [f for f in unique_check if f not in SCOPE_FIELDS]
+        if fields:
+            return ", ".join(fields) if len(fields) > 1 else fields[0]
+    return key
+
+
 def validation_to_field_error(exc: ValidationError) -> FieldError:
     if hasattr(exc, "error_dict"):
-        return FieldError(
-            {k: " ".join(m for e in v for m in e.messages) for k, v in exc.error_dict.items()}
-        )
+        errors: dict[str, str] = {}
+        for key, items in exc.error_dict.items():
+            for error in items:
+                field = _error_field(key, error)
+                message = " ".join(error.messages)
+                errors[field] = f"{errors[field]} {message}" if field in errors else message
+        return FieldError(errors)
     return FieldError({"__all__": " ".join(exc.messages)})
 
 

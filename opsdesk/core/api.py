@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from django.conf import settings
@@ -14,7 +15,7 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Val
 from ninja.pagination import PaginationBase
 from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
-from pydantic import ConfigDict, field_validator
+from pydantic import AfterValidator, AwareDatetime, ConfigDict, field_validator
 
 from opsdesk.core.context import actor_var
 from opsdesk.core.errors import Conflict, FieldError, NotFound, PermissionDenied
@@ -31,6 +32,26 @@ MAX_ID = 2**63 - 1
 
 #: An object id in input (body fields, list filters).
 ObjectId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+#: Real UTC offsets lie within ±14:00; PostgreSQL refuses anything beyond ±15:59.
+MAX_UTC_OFFSET = timedelta(hours=14)
+#: Far enough from year 1 and 9999 that converting to UTC cannot overflow.
+MIN_YEAR, MAX_YEAR = 1000, 9998
+
+
+def check_datetime(value: datetime) -> datetime:
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+        raise ValueError("The UTC offset must lie between -14:00 and +14:00.")
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"The year must lie between {MIN_YEAR} and {MAX_YEAR}.")
+    return value
+
+
+#: A date and time in input (naive values are taken in the server's time zone).
+ApiDateTime = Annotated[datetime, AfterValidator(check_datetime)]
+#: A date and time in input that must say its time zone.
+ApiAwareDateTime = Annotated[AwareDatetime, AfterValidator(check_datetime)]
 
 NUL_MESSAGE = "Text must not contain NUL (\\x00) characters."
 

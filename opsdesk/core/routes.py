@@ -1,6 +1,5 @@
 """API routes of the core: health, organisations and the audit trail."""
 
-from datetime import datetime
 from typing import Literal
 
 from django.db import connection
@@ -10,7 +9,7 @@ from ninja.pagination import paginate
 
 import opsdesk
 from opsdesk.core import actions, selectors
-from opsdesk.core.api import ERROR_RESPONSES, ObjectId, Paginated, get_or_404
+from opsdesk.core.api import ERROR_RESPONSES, ApiDateTime, ObjectId, Paginated, get_or_404
 from opsdesk.core.schemas import (
     AuditRecordOut,
     HealthOut,
@@ -82,8 +81,8 @@ class AuditFilter(Schema):
     object_id: str | None = None
     action: Literal["create", "update", "delete"] | None = None
     request_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: ApiDateTime | None = None
+    until: ApiDateTime | None = None
     q: str | None = None
 
 

@@ -160,3 +160,28 @@ class ApiTest:
     @property
     def anonymous(self) -> ApiClient:
         return ApiClient(self.client)
+
+
+def test_wsgi_app() -> Any:
+    """The project's WSGI app for in-process tools (schemathesis): like Django's test client,
+    it keeps the test's database connection open across requests, so each request runs inside
+    the test transaction."""
+    from django.core import signals
+    from django.core.wsgi import get_wsgi_application
+    from django.db import close_old_connections
+
+    app = get_wsgi_application()
+
+    def wrapped(environ: dict, start_response: Any) -> Any:
+        signals.request_started.disconnect(close_old_connections)
+        signals.request_finished.disconnect(close_old_connections)
+        try:
+            return list(app(environ, start_response))
+        finally:
+            signals.request_started.connect(close_old_connections)
+            signals.request_finished.connect(close_old_connections)
+
+    return wrapped
+
+
+test_wsgi_app.__test__ = False  # type: ignore[attr-defined]
