@@ -17,6 +17,8 @@ from opsdesk.accounts import actions, selectors
 from opsdesk.accounts.forms import EmailLoginForm, TokenForm
 from opsdesk.core.errors import NotFound
 
+NEW_TOKEN_SESSION_KEY = "opsdesk_new_api_token"
+
 
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
@@ -31,19 +33,22 @@ class LogoutView(auth_views.LogoutView):
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
     user = request.user
-    new_token = None
+    # Post/redirect/get: the secret rides in the session for exactly one page view, so a
+    # reload neither shows it again nor creates a second token.
+    new_token = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
     form = TokenForm()
     if request.method == "POST":
         form = TokenForm(request.POST)
         if form.is_valid():
             expires = timezone.now() + timedelta(days=form.cleaned_data["expires_in_days"])
-            token, new_token = actions.create_api_token(
+            token, secret = actions.create_api_token(
                 acting_user=user, name=form.cleaned_data["name"], expires_at=expires
             )
+            request.session[NEW_TOKEN_SESSION_KEY] = secret
             messages.success(
                 request, f"Token “{token.name}” created. Copy it now: it is not shown again."
             )
-            form = TokenForm()
+            return HttpResponseRedirect(reverse("profile"))
     return render(
         request,
         "accounts/profile.html",

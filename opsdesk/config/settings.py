@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "opsdesk.core.middleware.CurrentOrganizationMiddleware",
+    "opsdesk.core.middleware.TimezoneMiddleware",
     "opsdesk.core.middleware.AuditContextMiddleware",
 ]
 

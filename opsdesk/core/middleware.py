@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from opsdesk.core.context import actor_var, new_request_id, request_id_var
@@ -75,3 +77,29 @@ class AuditContextMiddleware:
             return self.get_response(request)
         finally:
             actor_var.reset(token)
+
+
+class TimezoneMiddleware:
+    """Pages show times in the user's time zone, else in the current organisation's."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        zone = None
+        if request.user.is_authenticated and not request.path.startswith("/api/"):
+            name = request.user.time_zone
+            if not name:
+                org = request.organization
+                name = org.time_zone if org is not None else ""
+            try:
+                zone = zoneinfo.ZoneInfo(name) if name else None
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                zone = None
+        if zone is None:
+            return self.get_response(request)
+        timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -111,9 +111,13 @@ def test_profile_lists_my_memberships(cast):  # type: ignore[no-untyped-def]
 
 def test_creating_a_token_shows_the_secret_once(cast):  # type: ignore[no-untyped-def]
     client = client_for(cast.agent)
-    response = client.post(reverse("profile"), {"name": "monitoring", "expires_in_days": "30"})
+    response = client.post(
+        reverse("profile"), {"name": "monitoring", "expires_in_days": "30"}, follow=True
+    )
     body = text(response)
     assert response.status_code == 200
+    # post/redirect/get: a reload of the result page cannot create a second token
+    assert response.redirect_chain == [(reverse("profile"), 302)]
     shown = re.search(r'<code id="new-token">(opsd_[^<]+)</code>', body)
     assert shown is not None
     secret = shown.group(1)
@@ -126,6 +130,7 @@ def test_creating_a_token_shows_the_secret_once(cast):  # type: ignore[no-untype
     # ... and is never shown again
     again = text(client.get(reverse("profile")))
     assert secret not in again
+    assert ApiToken.objects.filter(user=cast.agent, name="monitoring").count() == 1
     assert "monitoring" in again and f"{token.key_prefix}…" in again
 
 

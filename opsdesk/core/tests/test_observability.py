@@ -76,3 +76,24 @@ def test_security_headers_and_csp(db, client):
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_pages_show_times_in_the_users_or_organisations_time_zone(cast, client):
+    from zoneinfo import ZoneInfo
+
+    from opsdesk.core.context import acting_as
+    from opsdesk.core.models import AuditRecord
+
+    with acting_as(cast.admin):
+        cast.team_a.description = "tz check"
+        cast.team_a.save()
+    record = AuditRecord.objects.filter(object_type="accounts.team", action="update").latest("id")
+    client.force_login(cast.auditor)
+    body = client.get(f"/audit/{record.pk}/").content.decode()
+    # the organisation's zone (Africa/Johannesburg, UTC+2) ...
+    assert record.timestamp.astimezone(ZoneInfo("Africa/Johannesburg")).strftime("%H:%M") in body
+    # ... unless the user chose their own (Europe/Berlin, UTC+1 in November)
+    cast.auditor.time_zone = "Europe/Berlin"
+    cast.auditor.save()
+    body = client.get(f"/audit/{record.pk}/").content.decode()
+    assert record.timestamp.astimezone(ZoneInfo("Europe/Berlin")).strftime("%H:%M") in body
