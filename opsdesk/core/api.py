@@ -45,6 +45,8 @@ def check_datetime(value: datetime) -> datetime:
         raise ValueError("The UTC offset must lie between -14:00 and +14:00.")
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ValueError(f"The year must lie between {MIN_YEAR} and {MAX_YEAR}.")
+    if offset is None:
+        value = timezone.make_aware(value)
     return value
 
 

@@ -7,6 +7,7 @@ are the right tool). The actor and request id come from `opsdesk.core.context`.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from typing import Any
 
@@ -52,11 +53,23 @@ def snapshot(instance: models.Model) -> dict[str, Any]:
     return _to_snapshot(instance, raw_values(instance))
 
 
+def secret_digests(instance: models.Model, raw: dict[str, Any]) -> dict[str, str]:
+    """Digests of the redacted fields, kept on the instance only and never written anywhere,
+    so that a changed secret shows as a change (``[REDACTED, REDACTED]``) without its value."""
+    redact = getattr(instance, "audit_redact", frozenset())
+    return {
+        name: hashlib.sha256(str(raw[name] or "").encode()).hexdigest()
+        for name in redact
+        if name in raw
+    }
+
+
 def loaded_snapshot(instance: models.Model) -> dict[str, Any] | None:
     """The snapshot of the row as it was loaded (computed on first use, then kept)."""
     current = getattr(instance, "_audit_snapshot", None)
     if current is None and getattr(instance, "_audit_loaded", None) is not None:
         current = instance._audit_snapshot = _to_snapshot(instance, instance._audit_loaded)
+        instance._audit_secrets = secret_digests(instance, instance._audit_loaded)
         instance._audit_loaded = None
     return current
 
@@ -122,6 +135,10 @@ def _load_missing_snapshot(sender: type, instance: models.Model, raw: bool, **kw
         stored = sender._base_manager.filter(pk=instance.pk).first()
         if stored is not None:
             instance._audit_snapshot = {**snapshot(stored), **(current or {})}
+            instance._audit_secrets = {
+                **secret_digests(stored, raw_values(stored)),
+                **getattr(instance, "_audit_secrets", {}),
+            }
 
 
 @receiver(post_save, dispatch_uid="opsdesk_audit_post_save")
@@ -130,16 +147,23 @@ def _record_save(
 ) -> None:
     if raw or not _is_change_logged(sender):
         return
-    after = snapshot(instance)
+    raw_after = raw_values(instance)
+    after = _to_snapshot(instance, raw_after)
+    secrets = secret_digests(instance, raw_after)
     if created:
         write_record(instance, "create", None, after)
     else:
         before = loaded_snapshot(instance)
         # Fields still deferred are absent from `after`; they did not change.
         changes = {k: v for k, v in diff(before, after).items() if k in after}
+        old_secrets = getattr(instance, "_audit_secrets", {})
+        for name, digest in secrets.items():
+            if name in old_secrets and old_secrets[name] != digest:
+                changes[name] = [REDACTED, REDACTED]  # changed; neither value is shown
         if changes:
             write_record(instance, "update", before, after, changes)
     instance._audit_snapshot = after
+    instance._audit_secrets = secrets
 
 
 @receiver(post_delete, dispatch_uid="opsdesk_audit_post_delete")
