@@ -43,7 +43,9 @@ def _me(user):  # type: ignore[no-untyped-def]
     }
 
 
-@me_router.get("/me", response=MeOut, summary="Who I am, my roles and my teams")
+@me_router.get(
+    "/me", response={200: MeOut, **ERROR_RESPONSES}, summary="Who I am, my roles and my teams"
+)
 def me(request: HttpRequest):  # type: ignore[no-untyped-def]
     return _me(request.auth)
 
@@ -56,7 +58,9 @@ def update_me(request: HttpRequest, payload: MePatch):  # type: ignore[no-untype
     return _me(user)
 
 
-@users_router.get("/users", response=list[UserOut], summary="People in my organisations")
+@users_router.get(
+    "/users", response={200: list[UserOut], **ERROR_RESPONSES}, summary="People in my organisations"
+)
 @paginate(Paginated)
 def list_users(request: HttpRequest, organization: ObjectId | None = None, q: str | None = None):  # type: ignore[no-untyped-def]
     qs = selectors.users_for_user(request.auth)
@@ -90,7 +94,9 @@ def get_user(request: HttpRequest, user_id: int):  # type: ignore[no-untyped-def
 
 
 @users_router.get(
-    "/memberships", response=list[MembershipOut], summary="Roles of people in my organisations"
+    "/memberships",
+    response={200: list[MembershipOut], **ERROR_RESPONSES},
+    summary="Roles of people in my organisations",
 )
 @paginate(Paginated)
 def list_memberships(
@@ -130,7 +136,11 @@ def delete_membership(request: HttpRequest, membership_id: int):  # type: ignore
     return Status(204, None)
 
 
-@teams_router.get("/teams", response=list[TeamOut], summary="Teams (assignment groups) I may see")
+@teams_router.get(
+    "/teams",
+    response={200: list[TeamOut], **ERROR_RESPONSES},
+    summary="Teams (assignment groups) I may see",
+)
 @paginate(Paginated)
 def list_teams(request: HttpRequest, organization: ObjectId | None = None, q: str | None = None):  # type: ignore[no-untyped-def]
     qs = selectors.teams_for_user(request.auth)
@@ -204,7 +214,9 @@ def delete_team(request: HttpRequest, team_id: int):  # type: ignore[no-untyped-
     return Status(204, None)
 
 
-@tokens_router.get("/tokens", response=list[TokenOut], summary="My API tokens")
+@tokens_router.get(
+    "/tokens", response={200: list[TokenOut], **ERROR_RESPONSES}, summary="My API tokens"
+)
 @paginate(Paginated)
 def list_tokens(request: HttpRequest):  # type: ignore[no-untyped-def]
     return selectors.tokens_for_user(request.auth)

@@ -42,7 +42,11 @@ def health(request: HttpRequest) -> Status:
         )
 
 
-@router.get("/organizations", response=list[OrganizationOut], summary="Organisations I belong to")
+@router.get(
+    "/organizations",
+    response={200: list[OrganizationOut], **ERROR_RESPONSES},
+    summary="Organisations I belong to",
+)
 @paginate(Paginated)
 def list_organizations(request: HttpRequest):  # type: ignore[no-untyped-def]
     return selectors.organizations_for_user(request.auth)
@@ -87,7 +91,9 @@ class AuditFilter(Schema):
 
 
 @audit_router.get(
-    "/audit", response=list[AuditRecordOut], summary="The audit trail (auditors and admins)"
+    "/audit",
+    response={200: list[AuditRecordOut], **ERROR_RESPONSES},
+    summary="The audit trail (auditors and admins)",
 )
 @paginate(Paginated)
 def list_audit(request: HttpRequest, filters: Query[AuditFilter]):  # type: ignore[no-untyped-def]

@@ -88,6 +88,15 @@ def test_errors_are_documented_in_the_error_shape(schema):
                 assert ref == ERROR_SHAPE_REF, (method, path, status)
 
 
+def test_authentication_and_validation_errors_are_documented(schema):
+    for method, path, op in operations(schema):
+        responses = op["responses"]
+        if op.get("security"):
+            assert "401" in responses, f"{method} {path} does not document 401"
+        if op.get("parameters") or op.get("requestBody"):
+            assert "422" in responses, f"{method} {path} does not document 422"
+
+
 def test_only_known_http_methods(schema):
     for item in schema["paths"].values():
         assert set(item) <= set(HTTP_METHODS) | {"parameters", "summary", "description"}
