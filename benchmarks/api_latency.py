@@ -49,6 +49,18 @@ def opsdesk(env: dict[str, str], *args: str) -> str:
     return out.stdout
 
 
+def fresh_postgres_database(url: str) -> str:
+    """A new, empty database beside the one in `url` (dropped first if a run left it)."""
+    import psycopg
+
+    base, _, name = url.rpartition("/")
+    bench = f"{name or 'opsdesk'}_bench"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{bench}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{bench}"')
+    return f"{base}/{bench}"
+
+
 def wait_until_up(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -122,8 +134,7 @@ def main() -> None:
             "LOG_LEVEL": "WARNING",
         }
         if args.database_url:
-            env["DATABASE_URL"] = args.database_url
-            opsdesk(env, "flush", "--no-input")
+            env["DATABASE_URL"] = fresh_postgres_database(args.database_url)
         opsdesk(env, "migrate", "--no-input")
         opsdesk(env, "load_demo")
         token = opsdesk(env, "token", "create", "--user", "amina.abubakar@savanna.example").strip()

@@ -77,8 +77,15 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 SQLITE_PATH = VAR_DIR / "opsdesk.sqlite3"
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{SQLITE_PATH}")
+# Persistent connections (checked before reuse): opening a PostgreSQL connection costs more
+# than most requests. SQLite connections are cheap, and are not kept.
+_IS_SQLITE = DATABASE_URL.startswith("sqlite")
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 0 if _IS_SQLITE else 300),
+        conn_health_checks=True,
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(parents=True, exist_ok=True)
