@@ -10,6 +10,9 @@ from ninja import NinjaAPI
 
 import opsdesk
 from opsdesk.accounts.routes import me_router, teams_router, tokens_router, users_router
+from opsdesk.cmdb.api.assets import router as cmdb_assets_router
+from opsdesk.cmdb.api.cis import router as cmdb_cis_router
+from opsdesk.cmdb.api.imports import router as cmdb_imports_router
 from opsdesk.core.api import AUTH, OpsDeskParser, install_error_handlers, json_method_not_allowed
 from opsdesk.core.routes import audit_router, health_router
 from opsdesk.core.routes import router as organizations_router
@@ -55,5 +58,8 @@ for router in (
     teams_router,
     tokens_router,
     audit_router,
+    cmdb_cis_router,
+    cmdb_imports_router,
+    cmdb_assets_router,
 ):
     api.add_router("", router)

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "ninja",
     "opsdesk.core",
     "opsdesk.accounts",
+    "opsdesk.cmdb",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("metrics", metrics_view, name="metrics"),
+    path("cmdb/", include("opsdesk.cmdb.urls")),
     path("", include("opsdesk.accounts.urls")),
     path("", include("opsdesk.core.urls")),
 ]

@@ -99,23 +99,11 @@ def write_record(
     after: dict[str, Any] | None,
     changes: dict[str, list[Any]] | None = None,
 ) -> Any:
-    from opsdesk.core.models import AuditRecord
-
-    actor = current_actor()
-    actor_is_user = actor is not None and getattr(actor, "is_authenticated", False)
-    return AuditRecord.objects.create(
-        actor=actor if actor_is_user else None,
-        actor_email=(getattr(actor, "email", "") or "") if actor_is_user else "system",
-        organization_id=_organization_id(instance),
-        request_id=current_request_id() or "",
-        action=action,
-        object_type=instance._meta.label_lower,
-        object_id=str(instance.pk),
-        object_repr=str(instance)[:200],
-        changes=changes if changes is not None else diff(before, after),
-        before=before,
-        after=after,
+    record = _record(
+        instance, action, before, after, changes if changes is not None else diff(before, after)
     )
+    record.save()
+    return record
 
 
 def _is_change_logged(sender: type) -> bool:
@@ -207,3 +195,78 @@ def _record_m2m(
         {field_name: after_ids},
         {field_name: [before_ids, after_ids]},
     )
+
+
+# --- Bulk writes that keep the trail -----------------------------------------------------------
+# Importers write thousands of rows; one INSERT per row would be too slow. These helpers do
+# the bulk write and then write every row's audit record in one more bulk INSERT, in the
+# caller's transaction.
+
+
+def _record(instance: models.Model, action: str, before: Any, after: Any, changes: dict) -> Any:
+    from opsdesk.core.models import AuditRecord
+
+    actor = current_actor()
+    actor_is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    return AuditRecord(
+        actor=actor if actor_is_user else None,
+        actor_email=(getattr(actor, "email", "") or "") if actor_is_user else "system",
+        organization_id=_organization_id(instance),
+        request_id=current_request_id() or "",
+        action=action,
+        object_type=instance._meta.label_lower,
+        object_id=str(instance.pk),
+        object_repr=str(instance)[:200],
+        changes=changes,
+        before=before,
+        after=after,
+    )
+
+
+def audited_bulk_create(
+    model: type[models.Model], objs: list[Any], batch_size: int = 500
+) -> list[Any]:
+    """bulk_create for change-logged rows, with one audit record per row."""
+    from opsdesk.core.models import AuditRecord
+
+    if not objs:
+        return objs
+    created = models.QuerySet(model).bulk_create(objs, batch_size=batch_size)
+    records = []
+    for obj in created:
+        after = snapshot(obj)
+        records.append(_record(obj, "create", None, after, diff(None, after)))
+        obj._audit_snapshot = after
+        obj._state.adding = False
+    AuditRecord.objects.bulk_create(records, batch_size=batch_size)
+    return created
+
+
+def audited_bulk_update(objs: list[Any], fields: list[str], batch_size: int = 500) -> int:
+    """bulk_update for change-logged rows loaded from the database; audits what changed."""
+    from opsdesk.core.models import AuditRecord
+
+    if not objs:
+        return 0
+    records = []
+    changed = []
+    for obj in objs:
+        before = loaded_snapshot(obj)
+        after = snapshot(obj)
+        changes = {k: v for k, v in diff(before, after).items() if k in after}
+        if changes:
+            changed.append(obj)
+            records.append(_record(obj, "update", before, after, changes))
+            obj._audit_snapshot = after
+    if changed:
+        model = type(changed[0])
+        if "updated_at" in {f.name for f in model._meta.concrete_fields}:
+            from django.utils import timezone
+
+            now = timezone.now()
+            for obj in changed:
+                obj.updated_at = now
+            fields = [*fields, "updated_at"]
+        models.QuerySet(model).bulk_update(changed, fields, batch_size=batch_size)
+        AuditRecord.objects.bulk_create(records, batch_size=batch_size)
+    return len(changed)

@@ -1,0 +1,104 @@
+"""Reads of the CMDB, always restricted to what the user may see."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import connections
+from django.db.models import Q, QuerySet
+
+from opsdesk.cmdb.models import CIClass, ConfigurationItem, Relationship, RelationshipType
+from opsdesk.core.errors import NotFound
+from opsdesk.core.permissions import Action
+
+
+def cis_for_user(user: Any, action: str = Action.VIEW) -> QuerySet[ConfigurationItem]:
+    return ConfigurationItem.objects.restrict(user, action).select_related(
+        "ci_class", "owner_team", "support_team", "organization"
+    )
+
+
+def access_ci(user: Any, ci_id: int, action: str = Action.VIEW) -> ConfigurationItem:
+    ci = cis_for_user(user, action).filter(pk=ci_id).first()
+    if ci is None:
+        raise NotFound("No configuration item matches the given id.")
+    return ci
+
+
+def filter_cis(
+    qs: QuerySet[ConfigurationItem],
+    *,
+    organization: int | None = None,
+    ci_class: str | None = None,
+    status: str | None = None,
+    environment: str | None = None,
+    tag: str | None = None,
+    criticality: int | None = None,
+    country: str | None = None,
+    owner_team: int | None = None,
+    q: str | None = None,
+    attribute: str | None = None,
+) -> QuerySet[ConfigurationItem]:
+    """The same filter words for the CI list page and ``GET /api/v1/cis``.
+
+    ``attribute`` is ``key=value`` (exact match on a class-specific attribute).
+    """
+    if organization is not None:
+        qs = qs.filter(organization_id=organization)
+    if ci_class:
+        qs = qs.filter(ci_class__key=ci_class)
+    if status:
+        qs = qs.filter(status=status)
+    if environment:
+        qs = qs.filter(environment=environment)
+    if tag:
+        # PostgreSQL answers JSON containment from the index; SQLite has no JSON contains.
+        if connections[qs.db].vendor == "postgresql":
+            qs = qs.filter(tags__contains=[tag])
+        else:
+            qs = qs.filter(tags__icontains=json.dumps(tag))
+    if criticality is not None:
+        qs = qs.filter(criticality=criticality)
+    if country:
+        qs = qs.filter(country=country.upper())
+    if owner_team is not None:
+        qs = qs.filter(owner_team_id=owner_team)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(description__icontains=q))
+    if attribute:
+        key, sep, value = attribute.partition("=")
+        if sep and key.strip():
+            qs = qs.filter(**{f"attributes__{key.strip()}": _coerce(value)})
+    return qs
+
+
+def _coerce(value: str) -> Any:
+    value = value.strip()
+    if value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def relationships_for_user(user: Any) -> QuerySet[Relationship]:
+    return Relationship.objects.restrict(user).select_related(
+        "type", "source__ci_class", "target__ci_class"
+    )
+
+
+def access_relationship(user: Any, relationship_id: int) -> Relationship:
+    rel = relationships_for_user(user).filter(pk=relationship_id).first()
+    if rel is None:
+        raise NotFound("No relationship matches the given id.")
+    return rel
+
+
+def ci_classes(user: Any) -> QuerySet[CIClass]:
+    return CIClass.visible_to(user)
+
+
+def relationship_types(user: Any) -> QuerySet[RelationshipType]:
+    return RelationshipType.visible_to(user)
