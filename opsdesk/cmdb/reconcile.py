@@ -1,0 +1,712 @@
+"""Identification and reconciliation: turn what an importer discovered into CIs.
+
+Importers produce :class:`DiscoveredCI` and :class:`DiscoveredRelationship` rows;
+:func:`reconcile` validates them, finds the CI each row already is (through its
+identifiers, strongest first, looked up in bulk), applies source precedence, and writes
+creates, updates, identifiers, "last seen" records and relationships in bulk inside one
+transaction, with an audit record for every CI and relationship it creates or changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max, QuerySet
+from django.utils import timezone
+
+from opsdesk.accounts.models import Team
+from opsdesk.cmdb.models import (
+    CIClass,
+    CIIdentifier,
+    CISourceRecord,
+    ConfigurationItem,
+    Relationship,
+    RelationshipType,
+)
+from opsdesk.cmdb.validation import attribute_errors, field_errors, identifier_values
+from opsdesk.core.audit import audited_bulk_create, audited_bulk_update
+from opsdesk.core.context import acting_as
+from opsdesk.core.models import Organization
+
+#: The common CI fields an import may set (besides name and class).
+COMMON_FIELDS = (
+    "description",
+    "status",
+    "environment",
+    "criticality",
+    "location",
+    "country",
+    "tags",
+    "data_classification",
+    "holds_personal_data",
+    "allowed_residency",
+    "owner_team",
+    "support_team",
+)
+TEAM_FIELDS = ("owner_team", "support_team")
+PREVIEW_ROWS = 50
+#: SQLite refuses statements with too many parameters; look-ups go in chunks of this size.
+CHUNK = 900
+#: The source name for edits made by people.
+MANUAL = "manual"
+
+
+@dataclass
+class DiscoveredCI:
+    """One CI as a source reports it. ``key`` is unique within the import."""
+
+    key: str
+    class_key: str
+    name: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    row: int | str = 0
+
+
+@dataclass
+class DiscoveredRelationship:
+    """``source_key`` / ``target_key`` name an item of the same import by its key, or an
+    existing CI as ``name:<CI name>`` or ``id:<identifier kind>=<value>``. An ``optional``
+    relationship whose ends do not resolve is skipped instead of being an error."""
+
+    source_key: str
+    type_key: str
+    target_key: str
+    row: int | str = 0
+    optional: bool = False
+
+
+@dataclass
+class ReconcileResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    relationships_created: int = 0
+    report: list[dict[str, Any]] = field(default_factory=list)
+    preview: list[dict[str, Any]] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def total(self) -> int:
+        return self.created + self.updated + self.unchanged + self.failed
+
+
+@dataclass(eq=False)
+class _Slot:
+    """One CI-to-be: the merge of the rows of this import that identify the same CI."""
+
+    item: DiscoveredCI
+    ci_class: CIClass
+    values: dict[str, Any]  # common fields (team fields as ids) and "name"
+    attributes: dict[str, Any]
+    pairs: list[tuple[str, str]]
+    rows: list[int | str]
+    ci: ConfigurationItem | None = None
+    action: str = ""
+    changed: list[str] = field(default_factory=list)
+    failed: bool = False
+    source_only: bool = False
+
+
+def _rank(precedence: list[str], source: str | None) -> int:
+    if source is None:
+        return len(precedence) + 1  # nobody set it: anyone may
+    try:
+        return precedence.index(source)
+    except ValueError:
+        return len(precedence)
+
+
+def _chunks(values: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _coerce_criticality(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip().lower().removeprefix("tier").strip()
+        if text.isdigit():
+            return int(text)
+    return value
+
+
+def _coerce_bool(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in {"yes", "true", "1", "y"}:
+            return True
+        if text in {"no", "false", "0", "n"}:
+            return False
+    return value
+
+
+class _Reconciler:
+    def __init__(
+        self,
+        *,
+        organization: Organization,
+        source: str,
+        acting_user: Any,
+        partial: bool,
+        dry_run: bool,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.org = organization
+        self.source = source
+        self.acting_user = acting_user
+        self.partial = partial
+        self.dry_run = dry_run
+        self.progress = progress
+        self.result = ReconcileResult()
+        self.classes = {c.key: c for c in CIClass.objects.all()}
+        self.class_by_label = {c.label.lower(): c for c in self.classes.values()}
+        self.rel_types = {t.key: t for t in RelationshipType.objects.all()}
+        self.teams = {
+            t.name.lower(): t.pk
+            for t in Team.objects.filter(organization=organization).only("name")
+        }
+        self.failed_rows: set[Any] = set()
+        self.now = timezone.now()
+
+    # --- reporting -------------------------------------------------------------------------
+
+    def error(self, row: Any, field_name: str, message: str) -> None:
+        self.result.report.append({"row": row, "field": field_name, "message": message})
+        self.failed_rows.add(row)
+
+    def tick(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(done, total)
+
+    # --- validation of one row -------------------------------------------------------------
+
+    def validate(self, item: DiscoveredCI) -> _Slot | None:
+        ci_class = self.classes.get(str(item.class_key or "").strip()) or self.class_by_label.get(
+            str(item.class_key or "").strip().lower()
+        )
+        ok = True
+        if ci_class is None:
+            self.error(item.row, "class", f"Unknown CI class {item.class_key!r}.")
+            return None
+        unknown = set(item.fields) - set(COMMON_FIELDS)
+        for name in sorted(unknown):
+            self.error(item.row, name, "Not a CI field.")
+            ok = False
+        values: dict[str, Any] = {
+            "name": item.name.strip() if isinstance(item.name, str) else item.name
+        }
+        for name in COMMON_FIELDS:
+            if name in item.fields:
+                values[name] = item.fields[name]
+        if "criticality" in values:
+            values["criticality"] = _coerce_criticality(values["criticality"])
+        if "holds_personal_data" in values:
+            values["holds_personal_data"] = _coerce_bool(values["holds_personal_data"])
+            if not isinstance(values["holds_personal_data"], bool):
+                self.error(item.row, "holds_personal_data", "Yes or no.")
+                ok = False
+        if "country" in values and isinstance(values["country"], str):
+            values["country"] = values["country"].strip().upper()
+        for name, message in field_errors(values).items():
+            self.error(item.row, name, message)
+            ok = False
+        for name in ("location", "description"):
+            if name in values and not isinstance(values[name], str):
+                self.error(item.row, name, "Text expected.")
+                ok = False
+        if isinstance(values.get("location"), str) and len(values["location"]) > 200:
+            self.error(item.row, "location", "At most 200 characters.")
+            ok = False
+        for name in TEAM_FIELDS:
+            if name in values and values[name] is not None:
+                team_id = self.teams.get(str(values[name]).strip().lower())
+                if team_id is None:
+                    self.error(
+                        item.row, name, f"No team named {values[name]!r} in this organisation."
+                    )
+                    ok = False
+                values[name] = team_id
+        attributes = dict(item.attributes)
+        for name, message in attribute_errors(ci_class, attributes).items():
+            self.error(item.row, name, message)
+            ok = False
+        if not ok:
+            return None
+        pairs = identifier_values(ci_class, values["name"], attributes)
+        if not pairs:
+            wanted = ", ".join(ci_class.identifiers)
+            first = ci_class.identifiers[0] if ci_class.identifiers else "name"
+            self.error(
+                item.row,
+                first if first == "name" else f"attributes.{first}",
+                f"No identifier: a {ci_class.label} needs one of {wanted}.",
+            )
+            return None
+        return _Slot(item, ci_class, values, attributes, pairs, [item.row])
+
+    # --- the run -----------------------------------------------------------------------------
+
+    def run(
+        self, items: list[DiscoveredCI], relationships: list[DiscoveredRelationship]
+    ) -> ReconcileResult:
+        total = len(items)
+        slots: list[_Slot] = []
+        by_key: dict[str, _Slot] = {}
+        by_pair: dict[tuple[str, str], _Slot] = {}
+        for index, item in enumerate(items, 1):
+            if index % 500 == 0:
+                self.tick(index // 2, total)
+            slot = self.validate(item)
+            if slot is None:
+                continue
+            # Rows of the same file that identify the same CI are merged, later rows winning.
+            seen = {by_pair[p] for p in slot.pairs if p in by_pair}
+            if len(seen) > 1:
+                self.error(item.row, "identifiers", "Matches two different rows of this file.")
+                continue
+            if seen:
+                first = seen.pop()
+                if first.ci_class != slot.ci_class:
+                    self.error(
+                        item.row,
+                        "class",
+                        f"Row {first.rows[0]} is the same CI as a {first.ci_class.label}.",
+                    )
+                    continue
+                first.values.update(slot.values)
+                first.attributes.update(slot.attributes)
+                first.pairs += [p for p in slot.pairs if p not in first.pairs]
+                first.rows.append(item.row)
+                slot = first
+            else:
+                slots.append(slot)
+            for pair in slot.pairs:
+                by_pair[pair] = slot
+            by_key[item.key] = slot
+
+        self.match_existing(slots)
+        for slot in slots:
+            if not slot.failed:
+                self.plan(slot)
+        good = [s for s in slots if not s.failed]
+        planned_rels = self.plan_relationships(relationships, by_key)
+        self.tick(total // 2 + total // 4, total)
+
+        failed_items = {row for row in self.failed_rows}
+        self.result.failed = len(failed_items)
+        self.result.preview = [
+            {
+                "row": s.rows[0],
+                "name": s.values["name"],
+                "class": s.ci_class.key,
+                "action": s.action,
+                "changed": s.changed,
+            }
+            for s in slots[:PREVIEW_ROWS]
+            if not s.failed
+        ]
+        apply = not self.dry_run and (self.partial or not self.failed_rows)
+        counts = {"create": 0, "update": 0, "unchanged": 0}
+        for slot in good:
+            counts[slot.action] += 1
+        self.result.created = counts["create"]
+        self.result.updated = counts["update"]
+        self.result.unchanged = counts["unchanged"]
+        self.result.relationships_created = len(planned_rels)
+        if not apply:
+            if not self.dry_run:
+                # All-or-nothing: nothing was written, so nothing counts as created or updated.
+                self.result.created = self.result.updated = self.result.unchanged = 0
+                self.result.relationships_created = 0
+            return self.result
+        with transaction.atomic(), acting_as(self.acting_user):
+            self.write(good, planned_rels)
+        self.result.applied = True
+        self.tick(total, total)
+        return self.result
+
+    def match_existing(self, slots: list[_Slot]) -> None:
+        """Find, in bulk, the CIs the slots' identifiers already point at."""
+        values = sorted({value for slot in slots for _, value in slot.pairs})
+        found: dict[tuple[str, str], int] = {}
+        for chunk in _chunks(values):
+            for kind, value, ci_id in CIIdentifier.objects.filter(
+                organization=self.org, value__in=chunk
+            ).values_list("kind", "value", "ci_id"):
+                found[(kind, value)] = ci_id
+        ci_ids: dict[int, list[_Slot]] = {}
+        for slot in slots:
+            hits: list[tuple[str, int]] = [
+                (k, found[(k, v)]) for k, v in slot.pairs if (k, v) in found
+            ]
+            distinct = list(dict.fromkeys(ci for _, ci in hits))
+            if len(distinct) > 1:
+                other_kind = next(k for k, ci in hits if ci != distinct[0])
+                first_kind = hits[0][0]
+                label = (
+                    other_kind.split(":")[0]
+                    if other_kind.startswith("name:")
+                    else f"attributes.{other_kind}"
+                )
+                self.error(
+                    slot.rows[-1],
+                    label,
+                    f"{first_kind} and {other_kind} identify two different existing CIs.",
+                )
+                slot.failed = True
+                continue
+            if distinct:
+                ci_ids.setdefault(distinct[0], []).append(slot)
+        existing: dict[int, ConfigurationItem] = {}
+        for chunk in _chunks(list(ci_ids)):
+            for ci in ConfigurationItem.objects.filter(pk__in=chunk, organization=self.org):
+                existing[ci.pk] = ci
+        for ci_id, matched in ci_ids.items():
+            for slot in matched:
+                ci = existing.get(ci_id)
+                if ci is None:
+                    continue
+                if len(matched) > 1:
+                    self.error(
+                        slot.rows[-1], "identifiers", "Several rows of this file match the same CI."
+                    )
+                    slot.failed = True
+                elif ci.ci_class_id != slot.ci_class.pk:
+                    self.error(
+                        slot.rows[-1],
+                        "class",
+                        f"Identifies the existing CI {ci.name!r}, which is a "
+                        f"{self.classes_by_pk()[ci.ci_class_id].label}.",
+                    )
+                    slot.failed = True
+                else:
+                    slot.ci = ci
+        self.known = found
+
+    def classes_by_pk(self) -> dict[int, CIClass]:
+        return {c.pk: c for c in self.classes.values()}
+
+    def plan(self, slot: _Slot) -> None:
+        source = self.source
+        precedence = list(slot.ci_class.source_precedence or [])
+        if slot.ci is None:
+            slot.action = "create"
+            slot.changed = sorted([*slot.values, *(f"attributes.{k}" for k in slot.attributes)])
+            return
+        ci = slot.ci
+        sources = dict(ci.attribute_sources or {})
+        mine = _rank(precedence, source)
+        changed: list[str] = []
+        attrs = dict(ci.attributes or {})
+        source_only = False
+        for name, value in slot.values.items():
+            attname = f"{name}_id" if name in TEAM_FIELDS else name
+            current = getattr(ci, attname)
+            if current == value:
+                if sources.get(name) != source and mine < _rank(precedence, sources.get(name)):
+                    sources[name] = source
+                    source_only = True
+                continue
+            if mine > _rank(precedence, sources.get(name)):
+                continue  # a more trusted source set it
+            setattr(ci, attname, value)
+            sources[name] = source
+            changed.append(name)
+        for key, value in slot.attributes.items():
+            tracked = f"attributes.{key}"
+            if key in attrs and attrs[key] == value:
+                if sources.get(tracked) != source and mine < _rank(
+                    precedence, sources.get(tracked)
+                ):
+                    sources[tracked] = source
+                    source_only = True
+                continue
+            if mine > _rank(precedence, sources.get(tracked)):
+                continue
+            attrs[key] = value
+            sources[tracked] = source
+            changed.append(tracked)
+        if changed:
+            ci.attributes = attrs
+            ci.attribute_sources = sources
+            slot.action = "update"
+            slot.changed = changed
+        else:
+            slot.action = "unchanged"
+            if source_only:
+                ci.attribute_sources = sources
+                slot.changed = []
+                slot.source_only = True
+
+    # --- relationships -------------------------------------------------------------------------
+
+    def plan_relationships(
+        self, relationships: list[DiscoveredRelationship], by_key: dict[str, _Slot]
+    ) -> list[tuple[_Slot | int, RelationshipType, _Slot | int, Any]]:
+        """Resolve both ends of every relationship to a slot of this import or a CI id."""
+        names = {
+            key[5:]
+            for rel in relationships
+            for key in (rel.source_key, rel.target_key)
+            if key.startswith("name:") and key not in by_key
+        }
+        slot_by_name: dict[str, list[_Slot]] = {}
+        for slot in {id(s): s for s in by_key.values()}.values():
+            slot_by_name.setdefault(str(slot.values["name"]).lower(), []).append(slot)
+        existing_by_name: dict[str, list[int]] = {}
+        lookup = [n for n in names if n.lower() not in slot_by_name]
+        for chunk in _chunks(lookup):
+            for pk, name in ConfigurationItem.objects.filter(
+                organization=self.org, name__in=chunk
+            ).values_list("pk", "name"):
+                existing_by_name.setdefault(name.lower(), []).append(pk)
+        ids = [
+            tuple(key[3:].split("=", 1))
+            for rel in relationships
+            for key in (rel.source_key, rel.target_key)
+            if key.startswith("id:") and "=" in key
+        ]
+        by_identifier: dict[tuple[str, str], int] = dict(getattr(self, "known", {}))
+        missing = sorted({v.lower() for _, v in ids} - {v for _, v in by_identifier})
+        for chunk in _chunks(missing):
+            for kind, value, ci_id in CIIdentifier.objects.filter(
+                organization=self.org, value__in=chunk
+            ).values_list("kind", "value", "ci_id"):
+                by_identifier[(kind, value)] = ci_id
+        slot_by_pair = {p: s for s in by_key.values() for p in s.pairs}
+
+        def resolve(key: str) -> _Slot | int | str:
+            if key in by_key:
+                return by_key[key]
+            if key.startswith("name:"):
+                name = key[5:].strip().lower()
+                local = slot_by_name.get(name, [])
+                if len(local) == 1:
+                    return local[0]
+                if len(local) > 1:
+                    return f"{key[5:]!r} names several CIs of this file."
+                found = existing_by_name.get(name, [])
+                if len(found) == 1:
+                    return found[0]
+                if len(found) > 1:
+                    return f"{key[5:]!r} names several existing CIs."
+                return f"No CI named {key[5:]!r} in this file or the organisation."
+            if key.startswith("id:") and "=" in key:
+                kind, value = key[3:].split("=", 1)
+                pair = (kind, value.strip().lower())
+                if pair in slot_by_pair:
+                    return slot_by_pair[pair]
+                if pair in by_identifier:
+                    return by_identifier[pair]
+                return f"No CI with {kind} {value!r}."
+            return f"No CI {key!r} in this import."
+
+        planned: list[tuple[_Slot | int, RelationshipType, _Slot | int, Any]] = []
+        seen: set[tuple[Any, str, Any]] = set()
+        for rel in relationships:
+            rel_type = self.rel_types.get(rel.type_key)
+            if rel_type is None:
+                self.error(
+                    rel.row, f"rel:{rel.type_key}", f"Unknown relationship type {rel.type_key!r}."
+                )
+                continue
+            source, target = resolve(rel.source_key), resolve(rel.target_key)
+            problem = next((x for x in (source, target) if isinstance(x, str)), None)
+            if problem is None:
+                if isinstance(source, _Slot) and source.failed:
+                    continue  # the row itself failed and was reported
+                if isinstance(target, _Slot) and target.failed:
+                    problem = "The related CI's row failed."
+            if problem is not None:
+                if not rel.optional:
+                    self.error(rel.row, f"rel:{rel.type_key}", problem)
+                continue
+            ends = (
+                id(source) if isinstance(source, _Slot) else source,
+                rel.type_key,
+                id(target) if isinstance(target, _Slot) else target,
+            )
+            if (
+                ends[0] == ends[2]
+                or (
+                    isinstance(source, _Slot)
+                    and isinstance(target, int)
+                    and source.ci
+                    and source.ci.pk == target
+                )
+                or (
+                    isinstance(target, _Slot)
+                    and isinstance(source, int)
+                    and target.ci
+                    and target.ci.pk == source
+                )
+            ):
+                if not rel.optional:
+                    self.error(rel.row, f"rel:{rel.type_key}", "A CI cannot be related to itself.")
+                continue
+            if ends in seen:
+                continue
+            seen.add(ends)
+            planned.append((source, rel_type, target, rel.row))
+        # Relationships that already exist are skipped (found in bulk).
+        known_ids = {
+            end.ci.pk if isinstance(end, _Slot) else end
+            for src, _, tgt, _ in planned
+            for end in (src,)
+            if (isinstance(end, int) or end.ci is not None)
+        }
+        existing: set[tuple[int, int, int]] = set()
+        for chunk in _chunks(sorted(known_ids)):
+            existing.update(
+                Relationship.objects.filter(source_id__in=chunk).values_list(
+                    "source_id", "type_id", "target_id"
+                )
+            )
+
+        def ci_id(end: _Slot | int) -> int | None:
+            return end if isinstance(end, int) else (end.ci.pk if end.ci is not None else None)
+
+        kept = []
+        for src, rel_type, tgt, row in planned:
+            s, t = ci_id(src), ci_id(tgt)
+            if s is not None and t is not None and (s, rel_type.pk, t) in existing:
+                continue
+            kept.append((src, rel_type, tgt, row))
+        return kept
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def write(
+        self,
+        slots: list[_Slot],
+        relationships: list[tuple[_Slot | int, RelationshipType, _Slot | int, Any]],
+    ) -> None:
+        new: list[_Slot] = []
+        changed: list[_Slot] = []
+        source_only: list[ConfigurationItem] = []
+        for slot in slots:
+            if slot.action == "create":
+                values = dict(slot.values)
+                for name in TEAM_FIELDS:
+                    if name in values:
+                        values[f"{name}_id"] = values.pop(name)
+                tracked = {name: self.source for name in slot.values}
+                tracked.update({f"attributes.{k}": self.source for k in slot.attributes})
+                slot.ci = ConfigurationItem(
+                    organization=self.org,
+                    ci_class=slot.ci_class,
+                    attributes=slot.attributes,
+                    attribute_sources=tracked,
+                    **values,
+                )
+                new.append(slot)
+            elif slot.action == "update":
+                changed.append(slot)
+            elif slot.source_only:
+                source_only.append(slot.ci)  # type: ignore[arg-type]
+        audited_bulk_create(ConfigurationItem, [s.ci for s in new])
+        if changed:
+            fields = sorted(
+                {n for s in changed for n in s.changed if not n.startswith("attributes.")}
+                | {"attributes", "attribute_sources"}
+            )
+            audited_bulk_update([s.ci for s in changed], fields)
+        if source_only:
+            ConfigurationItem.objects.bulk_update(
+                source_only, ["attribute_sources"], batch_size=500
+            )
+        # Identifiers: every slot's values not yet stored (a CI found by one gains the others).
+        known = getattr(self, "known", {})
+        identifiers = [
+            CIIdentifier(organization=self.org, ci=slot.ci, kind=kind, value=value)
+            for slot in slots
+            for kind, value in slot.pairs
+            if (kind, value) not in known
+        ]
+        CIIdentifier.objects.bulk_create(identifiers, batch_size=1000)
+        # Last seen by this source.
+        CISourceRecord.objects.bulk_create(
+            [
+                CISourceRecord(
+                    organization=self.org,
+                    ci=slot.ci,
+                    source=self.source,
+                    first_seen=self.now,
+                    last_seen=self.now,
+                )
+                for slot in slots
+            ],
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["ci", "source"],
+            update_fields=["last_seen"],
+        )
+        rels = []
+        for src, rel_type, tgt, _row in relationships:
+            s = src if isinstance(src, int) else src.ci.pk  # type: ignore[union-attr]
+            t = tgt if isinstance(tgt, int) else tgt.ci.pk  # type: ignore[union-attr]
+            if s == t:
+                continue
+            rels.append(
+                Relationship(
+                    organization=self.org,
+                    source_id=s,
+                    target_id=t,
+                    type=rel_type,
+                    discovered_by=self.source[:100],
+                )
+            )
+        audited_bulk_create(Relationship, rels)
+        self.result.relationships_created = len(rels)
+
+
+def reconcile(
+    *,
+    organization: Organization,
+    source: str,
+    items: list[DiscoveredCI],
+    relationships: list[DiscoveredRelationship] | None = None,
+    acting_user: Any,
+    partial: bool = False,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReconcileResult:
+    """Validate, identify and write `items` and `relationships` (see the module docstring).
+
+    All-or-nothing unless ``partial``: one failed row and nothing is written. ``dry_run``
+    writes nothing and returns a preview of the first rows.
+    """
+    reconciler = _Reconciler(
+        organization=organization,
+        source=source,
+        acting_user=acting_user,
+        partial=partial,
+        dry_run=dry_run,
+        progress=progress,
+    )
+    return reconciler.run(list(items), list(relationships or []))
+
+
+def stale_cis(
+    organization: Organization | int, days: int, source: str | None = None
+) -> QuerySet[ConfigurationItem]:
+    """CIs whose newest "last seen" (by any source, or by `source`) is older than `days`."""
+    org_id = organization if isinstance(organization, int) else organization.pk
+    cutoff = timezone.now() - timedelta(days=days)
+    records = CISourceRecord.objects.filter(organization_id=org_id)
+    if source:
+        records = records.filter(source=source)
+    stale_ids = (
+        records.values("ci_id").annotate(newest=Max("last_seen")).filter(newest__lt=cutoff)
+    ).values("ci_id")
+    return (
+        ConfigurationItem.objects.filter(organization_id=org_id, pk__in=stale_ids)
+        .annotate(last_seen=Max("sources__last_seen"))
+        .select_related("ci_class")
+        .order_by("last_seen", "name")
+    )
