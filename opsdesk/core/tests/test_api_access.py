@@ -37,6 +37,8 @@ SELF = "self"  # about the caller only; nothing of another organisation is reach
 LIST = "list"  # a paginated list: checked by (c)
 OBJECT = "object"  # addresses an object by path parameter: checked by (b)
 CREATE = "create"  # creates something; organisation references in the body are checked
+GLOBAL = "global"  # platform-wide configuration (CI classes), not tenant data: checked by (e)
+REPORT = "report"  # a per-organisation report chosen by query parameters: checked by (d)
 
 OPERATIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/health"): PUBLIC,
@@ -63,6 +65,39 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/tokens/{token_id}"): OBJECT,
     ("GET", "/api/v1/audit"): LIST,
     ("GET", "/api/v1/audit/{record_id}"): OBJECT,
+    # cmdb: configuration items, relationships, impact, classes
+    ("GET", "/api/v1/cis"): LIST,
+    ("POST", "/api/v1/cis"): CREATE,
+    ("GET", "/api/v1/cis/{ci_id}"): OBJECT,
+    ("PATCH", "/api/v1/cis/{ci_id}"): OBJECT,
+    ("DELETE", "/api/v1/cis/{ci_id}"): OBJECT,
+    ("GET", "/api/v1/cis/{ci_id}/relationships"): OBJECT,
+    ("GET", "/api/v1/cis/{ci_id}/impact"): OBJECT,
+    ("GET", "/api/v1/cis/{ci_id}/history"): OBJECT,
+    ("POST", "/api/v1/relationships"): CREATE,
+    ("DELETE", "/api/v1/relationships/{relationship_id}"): OBJECT,
+    ("GET", "/api/v1/relationship-types"): GLOBAL,
+    ("GET", "/api/v1/ci-classes"): GLOBAL,
+    ("GET", "/api/v1/ci-classes/{class_key}"): GLOBAL,
+    ("PATCH", "/api/v1/ci-classes/{class_key}"): GLOBAL,
+    # cmdb: assets, licences, installations, expiring items, health
+    ("GET", "/api/v1/assets"): LIST,
+    ("POST", "/api/v1/assets"): CREATE,
+    ("GET", "/api/v1/assets/{asset_id}"): OBJECT,
+    ("PATCH", "/api/v1/assets/{asset_id}"): OBJECT,
+    ("DELETE", "/api/v1/assets/{asset_id}"): OBJECT,
+    ("POST", "/api/v1/assets/{asset_id}/lifecycle"): OBJECT,
+    ("GET", "/api/v1/licences"): LIST,
+    ("POST", "/api/v1/licences"): CREATE,
+    ("GET", "/api/v1/licences/{licence_id}"): OBJECT,
+    ("PATCH", "/api/v1/licences/{licence_id}"): OBJECT,
+    ("DELETE", "/api/v1/licences/{licence_id}"): OBJECT,
+    ("GET", "/api/v1/licence-positions"): LIST,
+    ("GET", "/api/v1/installations"): LIST,
+    ("POST", "/api/v1/installations"): CREATE,
+    ("DELETE", "/api/v1/installations/{installation_id}"): OBJECT,
+    ("GET", "/api/v1/expiring"): LIST,
+    ("GET", "/api/v1/cmdb-health"): REPORT,
 }
 
 
@@ -75,6 +110,95 @@ def _b_audit_record(cast: Cast) -> int:
     return AuditRecord.objects.filter(organization_id=cast.org_b.pk).latest("pk").pk
 
 
+def _b_ci(cast: Cast) -> Any:
+    """B's server (made once, so that building a body does not write anything)."""
+    from opsdesk.cmdb.models import ConfigurationItem
+    from opsdesk.cmdb.tests.factories import ci
+
+    found = ConfigurationItem.objects.filter(organization=cast.org_b, name="b-server").first()
+    return found or ci(cast.org_b, "b-server", "server")
+
+
+def _b_asset(cast: Cast) -> int:
+    from opsdesk.cmdb.models import HardwareAsset
+
+    return HardwareAsset.objects.create(organization=cast.org_b, name="B's laptop").pk
+
+
+def _b_licence(cast: Cast) -> int:
+    from opsdesk.cmdb.models import SoftwareLicence
+
+    return SoftwareLicence.objects.create(
+        organization=cast.org_b,
+        publisher="Adobe",
+        product="Acrobat",
+        metric="per_user",
+        entitlements=5,
+    ).pk
+
+
+def _b_installation(cast: Cast) -> int:
+    from opsdesk.cmdb.models import SoftwareInstallation
+
+    target = _b_ci(cast)
+    return SoftwareInstallation.objects.create(
+        organization=cast.org_b, ci=target, publisher="Adobe", product="Acrobat"
+    ).pk
+
+
+def _asset_rows(cast: Cast) -> None:
+    """Assets, licences and installations in A and B, expiring soon, for the list checks."""
+    from datetime import timedelta
+
+    from opsdesk.cmdb.models import HardwareAsset, SoftwareInstallation, SoftwareLicence
+    from opsdesk.cmdb.tests.factories import ci
+
+    soon = timezone.localdate() + timedelta(days=10)
+    for org in (cast.org_a, cast.org_b):
+        HardwareAsset.objects.create(organization=org, name="Laptop", warranty_end=soon)
+        SoftwareLicence.objects.create(
+            organization=org,
+            publisher="Adobe",
+            product="Acrobat",
+            metric="per_device",
+            entitlements=1,
+            renewal_date=soon,
+        )
+        host = ci(org, f"pc-{org.slug}", "end_user_device")
+        SoftwareInstallation.objects.create(
+            organization=org, ci=host, publisher="Adobe", product="Acrobat"
+        )
+
+
+#: Rows the list checks need beyond the cast, created before (c) and the not-empty check.
+LIST_DATA: list[Callable[[Cast], None]] = [_asset_rows]
+
+
+def _b_ci_pair(cast: Cast) -> tuple[int, int]:
+    """Two related CIs of B: (application, server it runs on), made once."""
+    from opsdesk.cmdb.models import ConfigurationItem
+    from opsdesk.cmdb.tests.factories import ci, relate
+
+    made = dict(
+        ConfigurationItem.objects.filter(
+            organization=cast.org_b, name__in=["b-app", "b-srv"]
+        ).values_list("name", "pk")
+    )
+    if len(made) == 2:
+        return made["b-app"], made["b-srv"]
+    app = ci(cast.org_b, "b-app", "application")
+    srv = ci(cast.org_b, "b-srv", "server")
+    relate(app, "runs_on", srv)
+    return app.pk, srv.pk
+
+
+def _b_relationship(cast: Cast) -> int:
+    from opsdesk.cmdb.models import Relationship
+
+    _b_ci_pair(cast)
+    return Relationship.objects.filter(organization=cast.org_b).latest("pk").pk
+
+
 #: path parameter name -> an object of organisation B (never visible to A).
 PATH_PARAMETERS: dict[str, Callable[[Cast], int]] = {
     "organization_id": lambda c: c.org_b.pk,
@@ -83,6 +207,12 @@ PATH_PARAMETERS: dict[str, Callable[[Cast], int]] = {
     "membership_id": lambda c: Membership.objects.get(user=c.admin_b, organization=c.org_b).pk,
     "token_id": _b_token,  # B's admin's token
     "record_id": _b_audit_record,  # an audit record of B
+    "ci_id": lambda c: _b_ci_pair(c)[0],
+    "relationship_id": _b_relationship,
+    "class_key": lambda c: "server",  # global, the same for everyone: see (e)
+    "asset_id": _b_asset,
+    "licence_id": _b_licence,
+    "installation_id": _b_installation,
 }
 
 #: (METHOD, path) -> a valid body (the cast is given, for ids).
@@ -100,6 +230,32 @@ BODIES: dict[tuple[str, str], Callable[[Cast], dict]] = {
     ("POST", "/api/v1/teams"): lambda c: {"organization_id": c.org_b.pk, "name": "Intruders"},
     ("PATCH", "/api/v1/teams/{team_id}"): lambda c: {"description": "hijacked"},
     ("POST", "/api/v1/tokens"): lambda c: {"name": "mine"},
+    ("POST", "/api/v1/cis"): lambda c: {
+        "organization_id": c.org_b.pk,
+        "ci_class": "server",
+        "name": "intruder",
+    },
+    ("PATCH", "/api/v1/cis/{ci_id}"): lambda c: {"description": "hijacked"},
+    ("POST", "/api/v1/relationships"): lambda c: dict(
+        zip(("source_id", "target_id"), _b_ci_pair(c), strict=True), type="depends_on"
+    ),
+    ("PATCH", "/api/v1/ci-classes/{class_key}"): lambda c: {"label": "Hijacked"},
+    ("POST", "/api/v1/assets"): lambda c: {"organization_id": c.org_b.pk, "name": "Intruder"},
+    ("PATCH", "/api/v1/assets/{asset_id}"): lambda c: {"notes": "hijacked"},
+    ("POST", "/api/v1/assets/{asset_id}/lifecycle"): lambda c: {"lifecycle": "in_repair"},
+    ("POST", "/api/v1/licences"): lambda c: {
+        "organization_id": c.org_b.pk,
+        "publisher": "Intruder",
+        "product": "Pirate",
+        "metric": "per_user",
+        "entitlements": 1,
+    },
+    ("PATCH", "/api/v1/licences/{licence_id}"): lambda c: {"entitlements": 0},
+    ("POST", "/api/v1/installations"): lambda c: {
+        "ci_id": _b_ci(c).pk,
+        "publisher": "Intruder",
+        "product": "Pirate",
+    },
 }
 
 #: CREATE operations whose body points into organisation B: A gets this status.
@@ -107,6 +263,16 @@ CREATE_IN_B: dict[tuple[str, str], int] = {
     ("POST", "/api/v1/organizations"): 403,  # platform admins only
     ("POST", "/api/v1/users"): 404,
     ("POST", "/api/v1/teams"): 404,
+    ("POST", "/api/v1/cis"): 404,
+    ("POST", "/api/v1/relationships"): 404,
+    ("POST", "/api/v1/assets"): 404,
+    ("POST", "/api/v1/licences"): 404,
+    ("POST", "/api/v1/installations"): 404,
+}
+
+#: REPORT operations -> query parameters pointing at organisation B: A gets 404.
+REPORTS: dict[tuple[str, str], Callable[[Cast], dict]] = {
+    ("GET", "/api/v1/cmdb-health"): lambda c: {"organization": c.org_b.pk},
 }
 
 
@@ -144,7 +310,32 @@ LISTS: dict[str, tuple[Callable[[Cast, User, dict], bool], Callable[[Cast], dict
         lambda c, caller, item: item["organization_id"] == c.org_b.pk,
         lambda c: {"organization": c.org_b.pk},
     ),
+    "/api/v1/cis": (
+        lambda c, caller, item: item["organization_id"] == c.org_b.pk,
+        lambda c: {"organization": c.org_b.pk},
+    ),
+    **{
+        path: (
+            lambda c, caller, item: item["organization_id"] == c.org_b.pk,
+            lambda c: {"organization": c.org_b.pk},
+        )
+        for path in (
+            "/api/v1/assets",
+            "/api/v1/licences",
+            "/api/v1/licence-positions",
+            "/api/v1/installations",
+            "/api/v1/expiring",
+        )
+    },
 }
+
+
+def _ci_rows(cast: Cast) -> None:
+    """A CI in A and two in B, for the list checks."""
+    from opsdesk.cmdb.tests.factories import ci
+
+    ci(cast.org_a, "a-srv", "server")
+    _b_ci_pair(cast)
 
 
 def roles_of_a(cast: Cast) -> dict[str, User]:
@@ -183,17 +374,20 @@ def test_every_path_parameter_and_body_and_list_is_mapped():
         for name in re.findall(r"{(\w+)}", path):
             assert name in PATH_PARAMETERS, f"{method} {path}: map {name!r} to an org-B object"
         if "{" in path:
-            assert kind == OBJECT, f"{method} {path} has a path parameter: kind must be OBJECT"
+            assert kind in (OBJECT, GLOBAL), f"{method} {path} has a path parameter: OBJECT"
         if op.get("requestBody"):
             assert (method, path) in BODIES, f"{method} {path}: add a valid body to BODIES"
         response = op["responses"].get("200", {}).get("content", {}).get("application/json", {})
         ref = response.get("schema", {}).get("$ref", "")
-        if ref.rsplit("/", 1)[-1].startswith("Paged"):
+        if ref.rsplit("/", 1)[-1].startswith("Paged") and "{" not in path:
+            # (a list under an object, e.g. /cis/{ci_id}/history, is checked as the OBJECT)
             assert kind == LIST, f"{method} {path} is paginated: kind must be LIST"
         if kind == LIST:
             assert path in LISTS, f"{method} {path}: say in LISTS how to spot B's items"
         if kind == CREATE:
             assert (method, path) in CREATE_IN_B, f"{method} {path}: add it to CREATE_IN_B"
+        if kind == REPORT:
+            assert (method, path) in REPORTS, f"{method} {path}: add it to REPORTS"
 
 
 # --- (a) anonymous ----------------------------------------------------------------------------
@@ -311,6 +505,9 @@ def test_lists_never_show_b_to_any_role_of_a(cast, client, role):
     user = roles_of_a(cast)[role]
     # Give B some history and a token so that there is something to leak.
     ApiClient(client, cast.admin_b).patch(f"/teams/{cast.team_b.pk}", {"description": "B's"})
+    _ci_rows(cast)
+    for seed in LIST_DATA:
+        seed(cast)
     api = ApiClient(client, user)
     for method, path, _ in operations():
         if OPERATIONS[(method, path)] != LIST:
@@ -330,8 +527,51 @@ def test_lists_are_not_trivially_empty(cast, client):
     """The checks above see real rows: A's admin sees A's rows in every list, and B's admin
     sees B's (so `is_b` does recognise B's items)."""
     ApiClient(client, cast.admin_b).patch(f"/teams/{cast.team_b.pk}", {"description": "B's"})
+    _ci_rows(cast)
+    for seed in LIST_DATA:
+        seed(cast)
     for path, (is_b, _) in LISTS.items():
         items_a = ApiClient(client, cast.admin).all_items(path)
         assert items_a, path
         items_b = ApiClient(client, cast.admin_b).all_items(path)
         assert any(is_b(cast, cast.admin, item) for item in items_b), path
+
+
+# --- (d) reports about B are 404 for A ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["requester", "agent", "manager", "auditor", "admin"])
+def test_reports_about_b_are_not_found_for_every_role_of_a(cast, client, role):
+    api = ApiClient(client, roles_of_a(cast)[role])
+    for method, path, _ in operations():
+        if OPERATIONS[(method, path)] == REPORT:
+            assert_error(api.request(method, path, params=REPORTS[(method, path)](cast)), 404)
+    root = User.objects.create_superuser("root@platform.test", "pw-123456789", full_name="Root")
+    for (method, path), params in REPORTS.items():
+        assert ApiClient(client, root).request(method, path, params=params(cast)).status_code == 200
+
+
+# --- (e) global configuration: the same for everyone, changed only by platform admins ----------
+
+
+@pytest.mark.parametrize("role", ["requester", "agent", "manager", "auditor", "admin"])
+def test_global_configuration_is_shared_and_only_superusers_change_it(cast, client, role):
+    api = ApiClient(client, roles_of_a(cast)[role])
+    api_b = ApiClient(client, cast.admin_b)
+    for method, path, _ in operations():
+        if OPERATIONS[(method, path)] != GLOBAL:
+            continue
+        url = fill_path(path, cast)
+        if method == "GET":
+            resp = api.get(url)
+            assert resp.status_code == 200, (method, path)
+            assert resp.json() == api_b.get(url).json(), (method, path, "differs per tenant")
+        else:
+            before = (
+                api.get(url).json()
+                if any(m == "GET" and p == path for m, p, _ in operations())
+                else None
+            )
+            assert_error(api.request(method, url, BODIES[(method, path)](cast)), 403)
+            if before is not None:
+                assert api.get(url).json() == before
