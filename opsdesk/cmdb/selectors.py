@@ -102,3 +102,51 @@ def ci_classes(user: Any) -> QuerySet[CIClass]:
 
 def relationship_types(user: Any) -> QuerySet[RelationshipType]:
     return RelationshipType.visible_to(user)
+
+
+def ci_relationships(ci: ConfigurationItem) -> list[dict[str, Any]]:
+    """Both directions of `ci`'s relationships, read from `ci` (caller checked access to it)."""
+    rows = Relationship.objects.filter(organization_id=ci.organization_id).select_related(
+        "type", "source__ci_class", "target__ci_class"
+    )
+    out: list[dict[str, Any]] = []
+    for direction, qs in (
+        ("outgoing", rows.filter(source_id=ci.pk)),
+        ("incoming", rows.filter(target_id=ci.pk)),
+    ):
+        for rel in qs.order_by("type__label", "pk"):
+            outgoing = direction == "outgoing"
+            out.append(
+                {
+                    "id": rel.pk,
+                    "direction": direction,
+                    "type": rel.type.key,
+                    "label": rel.type.label if outgoing else rel.type.reverse_label,
+                    "type_label": rel.type.label,
+                    "reverse_label": rel.type.reverse_label,
+                    "propagation": rel.type.propagation,
+                    "other": rel.target if outgoing else rel.source,
+                    "discovered_by": rel.discovered_by,
+                    "created_at": rel.created_at,
+                }
+            )
+    return out
+
+
+def ci_history(ci: ConfigurationItem) -> QuerySet[Any]:
+    """Audit records of `ci` and of its relationships (past and present), newest first.
+
+    Shown to whoever may view the CI: it is the CI's own history, not the audit log.
+    """
+    from opsdesk.core.models import AuditRecord
+
+    rel = Q(object_type="cmdb.relationship") & (
+        Q(after__source=ci.pk)
+        | Q(after__target=ci.pk)
+        | Q(before__source=ci.pk)
+        | Q(before__target=ci.pk)
+    )
+    own = Q(object_type="cmdb.configurationitem", object_id=str(ci.pk))
+    return AuditRecord.objects.filter(own | rel, organization_id=ci.organization_id).order_by(
+        "-timestamp", "-pk"
+    )
