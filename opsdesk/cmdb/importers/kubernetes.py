@@ -56,24 +56,26 @@ def _documents(payload: bytes, errors: list[dict[str, Any]]) -> list[Any]:
     except UnicodeDecodeError as exc:
         report(errors, 0, "file", f"Not UTF-8 text (byte {exc.start}).")
         return []
-    stripped = text.lstrip()
-    if stripped[:1] in "{[":
+    json_error = None
+    if text.lstrip()[:1] in "{[":
         try:
             return [json.loads(text)]
         except json.JSONDecodeError as exc:
-            report(
-                errors,
-                exc.lineno,
-                "file",
-                f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
-            )
-            return []
+            json_error = exc  # perhaps several documents; YAML reads JSON too
     import yaml
 
     try:
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         docs = [d for d in yaml.load_all(text, Loader=loader) if d is not None]
     except yaml.YAMLError as exc:
+        if json_error is not None:
+            report(
+                errors,
+                json_error.lineno,
+                "file",
+                f"Not valid JSON: {json_error.msg} (line {json_error.lineno}, column {json_error.colno}).",
+            )
+            return []
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
         report(

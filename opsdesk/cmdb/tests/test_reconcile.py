@@ -45,9 +45,10 @@ def test_csv_import_creates_cis_relationships_and_audit_then_second_run_is_uncha
     assert web.attribute_sources["attributes.serial_number"] == "csv"
     shop = ConfigurationItem.objects.get(name="shop")
     assert shop.ci_class.key == "application"
-    assert set(
-        Relationship.objects.filter(source=shop).values_list("target__name", flat=True)
-    ) == {"web-01", "web-02"}
+    assert set(Relationship.objects.filter(source=shop).values_list("target__name", flat=True)) == {
+        "web-01",
+        "web-02",
+    }
     created_records = AuditRecord.objects.filter(
         object_type="cmdb.configurationitem", action="create", actor=cast.admin
     )
@@ -131,7 +132,9 @@ def test_dry_run_previews_and_changes_nothing(cast):
 
 
 def test_a_more_trusted_source_is_not_overwritten(cast):
-    run_csv(cast, "class,name,attr:serial_number,attr:os\nserver,db-1,SN-9,linux\n", source="manual")
+    run_csv(
+        cast, "class,name,attr:serial_number,attr:os\nserver,db-1,SN-9,linux\n", source="manual"
+    )
     result = run_csv(
         cast,
         "class,name,attr:serial_number,attr:os,attr:fqdn\nserver,db-1,SN-9,windows,db1.local\n",
