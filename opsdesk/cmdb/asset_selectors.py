@@ -153,6 +153,10 @@ class ExpiringItem:
         return self.days_left < 0
 
     @property
+    def days_overdue(self) -> int:
+        return max(0, -self.days_left)
+
+    @property
     def window(self) -> str:
         """ "expired", or the smallest window (30, 60, 90) the end falls in."""
         if self.days_left < 0:
