@@ -154,6 +154,10 @@ def _populate(org: Organization, spec: DemoOrg, platform: User) -> None:
             manager=users[Role.MANAGER],
             members=members,
         )
+    # The CMDB: services, applications, servers, clusters and devices of the group.
+    from opsdesk.cmdb.demo import load_cmdb_demo
+
+    load_cmdb_demo(organization=org, acting_user=admin)
     # A little history so the audit log reads like a working week.
     from opsdesk.accounts.models import Team
 
