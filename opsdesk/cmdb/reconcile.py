@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from opsdesk.accounts.models import Team
@@ -693,20 +693,33 @@ def reconcile(
 
 
 def stale_cis(
-    organization: Organization | int, days: int, source: str | None = None
+    organization: Organization | int | None, days: int, source: str | None = None
 ) -> QuerySet[ConfigurationItem]:
-    """CIs whose newest "last seen" (by any source, or by `source`) is older than `days`."""
-    org_id = organization if isinstance(organization, int) else organization.pk
+    """CIs whose newest "last seen" (by any source, or by `source`) is older than `days`.
+
+    ``organization`` None means every organisation: callers restrict the result to what the
+    user may see.
+    """
+    org_id = organization.pk if isinstance(organization, Organization) else organization
     cutoff = timezone.now() - timedelta(days=days)
-    records = CISourceRecord.objects.filter(organization_id=org_id)
+    records = CISourceRecord.objects.all()
+    cis = ConfigurationItem.objects.all()
+    if org_id is not None:
+        records = records.filter(organization_id=org_id)
+        cis = cis.filter(organization_id=org_id)
     if source:
         records = records.filter(source=source)
     stale_ids = (
         records.values("ci_id").annotate(newest=Max("last_seen")).filter(newest__lt=cutoff)
     ).values("ci_id")
+    seen = (
+        Max("sources__last_seen", filter=Q(sources__source=source))
+        if source
+        else Max("sources__last_seen")
+    )
     return (
-        ConfigurationItem.objects.filter(organization_id=org_id, pk__in=stale_ids)
-        .annotate(last_seen=Max("sources__last_seen"))
+        cis.filter(pk__in=stale_ids)
+        .annotate(last_seen=seen)
         .select_related("ci_class")
-        .order_by("last_seen", "name")
+        .order_by("last_seen", "name", "pk")
     )

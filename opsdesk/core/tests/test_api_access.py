@@ -98,6 +98,11 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/installations/{installation_id}"): OBJECT,
     ("GET", "/api/v1/expiring"): LIST,
     ("GET", "/api/v1/cmdb-health"): REPORT,
+    # cmdb: discovery imports and stale CIs
+    ("POST", "/api/v1/imports"): CREATE,
+    ("GET", "/api/v1/imports"): LIST,
+    ("GET", "/api/v1/imports/{import_id}"): OBJECT,
+    ("GET", "/api/v1/stale-cis"): LIST,
 }
 
 
@@ -171,7 +176,31 @@ def _asset_rows(cast: Cast) -> None:
 
 
 #: Rows the list checks need beyond the cast, created before (c) and the not-empty check.
-LIST_DATA: list[Callable[[Cast], None]] = [_asset_rows]
+def _b_import(cast: Cast) -> int:
+    from opsdesk.cmdb.models import ImportJob
+
+    return ImportJob.objects.create(
+        organization=cast.org_b, format="csv", source="b-scan", payload=b"class,name\n"
+    ).pk
+
+
+def _import_rows(cast: Cast) -> None:
+    """An import job and a stale CI (last seen 90 days ago) in A and B, for the list checks."""
+    from datetime import timedelta
+
+    from opsdesk.cmdb.models import CISourceRecord, ImportJob
+    from opsdesk.cmdb.tests.factories import ci
+
+    long_ago = timezone.now() - timedelta(days=90)
+    for org in (cast.org_a, cast.org_b):
+        ImportJob.objects.create(organization=org, format="csv", source="scan", payload=b"x")
+        gone = ci(org, f"gone-{org.slug}", "server")
+        CISourceRecord.objects.create(
+            organization=org, ci=gone, source="scan", first_seen=long_ago, last_seen=long_ago
+        )
+
+
+LIST_DATA: list[Callable[[Cast], None]] = [_asset_rows, _import_rows]
 
 
 def _b_ci_pair(cast: Cast) -> tuple[int, int]:
@@ -213,6 +242,7 @@ PATH_PARAMETERS: dict[str, Callable[[Cast], int]] = {
     "asset_id": _b_asset,
     "licence_id": _b_licence,
     "installation_id": _b_installation,
+    "import_id": _b_import,
 }
 
 #: (METHOD, path) -> a valid body (the cast is given, for ids).
@@ -258,6 +288,8 @@ BODIES: dict[tuple[str, str], Callable[[Cast], dict]] = {
     },
 }
 
+BODIES[("POST", "/api/v1/imports")] = lambda c: {"organization_id": c.org_b.pk, "format": "csv"}
+
 #: CREATE operations whose body points into organisation B: A gets this status.
 CREATE_IN_B: dict[tuple[str, str], int] = {
     ("POST", "/api/v1/organizations"): 403,  # platform admins only
@@ -268,6 +300,9 @@ CREATE_IN_B: dict[tuple[str, str], int] = {
     ("POST", "/api/v1/assets"): 404,
     ("POST", "/api/v1/licences"): 404,
     ("POST", "/api/v1/installations"): 404,
+    # A multipart upload: the JSON body of the generic call is refused before any lookup;
+    # an upload into B's organisation gets 404 (cmdb/tests/test_imports_api.py).
+    ("POST", "/api/v1/imports"): 422,
 }
 
 #: REPORT operations -> query parameters pointing at organisation B: A gets 404.
@@ -325,6 +360,8 @@ LISTS: dict[str, tuple[Callable[[Cast, User, dict], bool], Callable[[Cast], dict
             "/api/v1/licence-positions",
             "/api/v1/installations",
             "/api/v1/expiring",
+            "/api/v1/imports",
+            "/api/v1/stale-cis",
         )
     },
 }
