@@ -300,10 +300,13 @@ def remove_installation(request: HttpRequest, installation_id: int):  # type: ig
 def list_expiring(
     request: HttpRequest,
     organization: ObjectId | None = None,
-    days: Literal[30, 60, 90] = 90,
+    days: int = 90,
     kind: Literal["warranty", "renewal"] | None = None,
     include_expired: bool = True,
 ):  # type: ignore[no-untyped-def]
+    if days not in selectors.EXPIRY_WINDOWS:
+        windows = ", ".join(map(str, selectors.EXPIRY_WINDOWS))
+        raise FieldError({"days": f"Choose a window of {windows} days."})
     items = selectors.expiring(
         request.auth, organization=organization, days=days, include_expired=include_expired
     )
