@@ -101,7 +101,7 @@ class CIForm(forms.Form):
         required=False,
         coerce=int,
         empty_value=None,
-        choices=[("", "Not rated")] + list(Criticality.choices),
+        choices=[("", "Not rated"), *Criticality.choices],
     )
     owner_team = forms.TypedChoiceField(
         required=False, coerce=int, empty_value=None, label="Owner team"
@@ -271,10 +271,7 @@ def add_action_error(
     form: forms.Form, exc: FieldError | Conflict, field_of: dict[str, str]
 ) -> None:
     """Show an action's error on the form field it names (``attributes.os`` on attributes)."""
-    if isinstance(exc, Conflict):
-        items = {exc.field or "__all__": exc.detail}
-    else:
-        items = exc.errors
+    items = {exc.field or "__all__": exc.detail} if isinstance(exc, Conflict) else exc.errors
     for key, message in items.items():
         name = field_of.get(key, key)
         prefix = ""

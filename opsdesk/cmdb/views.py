@@ -481,30 +481,31 @@ def import_new(request: HttpRequest) -> HttpResponse:
     return render(request, "cmdb/imports/new.html", {"form": form}, status=status)
 
 
-def _preview_columns(preview: list[Any]) -> list[str]:
-    columns: list[str] = []
-    for row in preview[:50]:
+def _preview_rows(preview: Any) -> list[dict[str, Any]]:
+    rows = []
+    for row in preview if isinstance(preview, list) else []:
         if isinstance(row, dict):
-            for key in row:
-                if key not in columns:
-                    columns.append(key)
-    return columns[:10]
+            changed = row.get("changed")
+            rows.append(
+                {
+                    "row": row.get("row", ""),
+                    "name": row.get("name", ""),
+                    "class": row.get("class", ""),
+                    "action": row.get("action", ""),
+                    "changed": changed if isinstance(changed, list) else [],
+                }
+            )
+    return rows[:100]
 
 
 @login_required
 def import_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = _job_in_org(request, job_id)
-    preview = job.preview if isinstance(job.preview, list) else []
-    columns = _preview_columns(preview)
     context = {
         "job": job,
         "running": job.status in (ImportStatus.PENDING, ImportStatus.RUNNING),
         "report": job.report if isinstance(job.report, list) else [],
-        "preview_columns": columns,
-        "preview_rows": [
-            [row.get(c, "") if isinstance(row, dict) else "" for c in columns]
-            for row in preview[:100]
-        ],
+        "preview_rows": _preview_rows(job.preview),
         "run_form": ImportRunForm(initial={"partial": job.partial}),
     }
     template = (
@@ -522,11 +523,18 @@ def import_run(request: HttpRequest, job_id: int) -> HttpResponse:
     from opsdesk.cmdb import imports
 
     preview = _job_in_org(request, job_id)
-    if not preview.dry_run or preview.status != ImportStatus.SUCCEEDED:
+    back = HttpResponseRedirect(reverse("cmdb-import-detail", args=[preview.pk]))
+    if not preview.dry_run or preview.status not in (ImportStatus.SUCCEEDED, ImportStatus.FAILED):
         messages.error(request, "Only a finished preview can be run.")
-        return HttpResponseRedirect(reverse("cmdb-import-detail", args=[preview.pk]))
+        return back
     form = ImportRunForm(request.POST)
     form.is_valid()
+    if preview.failed and not form.cleaned_data.get("partial"):
+        messages.error(
+            request,
+            "Some rows failed: fix the file, or choose partial to import only the valid rows.",
+        )
+        return back
     try:
         job = imports.start_import(
             acting_user=request.user,
@@ -541,7 +549,7 @@ def import_run(request: HttpRequest, job_id: int) -> HttpResponse:
     except FieldError as exc:
         for field, message in exc.errors.items():
             messages.error(request, f"{field}: {message}")
-        return HttpResponseRedirect(reverse("cmdb-import-detail", args=[preview.pk]))
+        return back
     except PermissionDenied as exc:
         raise DjangoPermissionDenied(exc.detail) from exc
     return HttpResponseRedirect(reverse("cmdb-import-detail", args=[job.pk]))

@@ -160,7 +160,7 @@ def test_list_paginates(cast):  # type: ignore[no-untyped-def]
     agent = client_for(cast.agent)
     first = agent.get("/cmdb/cis/?class=server")
     assert len(listed(first)) == 50
-    assert "Showing 1–50 of 55 CIs" in text(first)
+    assert "Showing 1\N{EN DASH}50 of 55 CIs" in text(first)
     second = agent.get("/cmdb/cis/?class=server&page=2")
     assert listed(second) == [f"vm-{i:03d}" for i in range(50, 55)]
 
@@ -375,3 +375,121 @@ def test_stale_page_lists_cis_a_source_stopped_reporting(cast, banking):  # type
     assert "0 stale CIs" in text(agent.get("/cmdb/stale/?days=60"))
     assert "0 stale CIs" in text(agent.get("/cmdb/stale/?days=30&source=aws"))
     assert agent.get("/cmdb/stale/?days=banana").status_code == 200
+
+
+# --- Import wizard ------------------------------------------------------------------------------
+
+CSV = (
+    "class,name,status,environment,criticality,country,owner_team,attr:os,attr:fqdn,rel:runs_on\n"
+    "server,lnx-101,operational,production,2,ZA,Service Desk A,Ubuntu,lnx-101.acme.test,\n"
+    "application,billing,operational,production,1,ZA,,,,lnx-101\n"
+)
+
+
+def upload(client, content: str, name: str = "inventory.csv", **extra):  # type: ignore[no-untyped-def]
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = {"format": "csv", "source": "cmdb-sheet", **extra}
+    data["file"] = SimpleUploadedFile(name, content.encode(), content_type="text/csv")
+    return client.post("/cmdb/imports/new/", data)
+
+
+def work(job_id: int) -> None:
+    """What the worker does with the queued task."""
+    from opsdesk.cmdb.imports import run_import
+
+    run_import(job_id)
+
+
+def test_import_wizard_preview_then_run(cast):  # type: ignore[no-untyped-def]
+    from opsdesk.cmdb.models import ImportJob
+
+    agent = client_for(cast.agent)
+    response = upload(agent, CSV)
+    assert response.status_code == 302
+    preview = ImportJob.objects.get()
+    assert preview.dry_run and preview.created_by == cast.agent
+    assert response["Location"] == f"/cmdb/imports/{preview.pk}/"
+
+    # Queued: the page polls every second.
+    page = text(agent.get(response["Location"]))
+    assert 'hx-trigger="every 1s"' in page and "Waiting for a worker" in page
+    work(preview.pk)
+    partial = text(agent.get(response["Location"], HTTP_HX_REQUEST="true"))
+    assert partial.lstrip().startswith('<section id="import-progress"')
+    assert "every 1s" not in partial  # finished: polling stops
+    assert re.search(r'data-count="created">2<', partial)
+    assert "Would create" in partial
+    assert re.search(
+        r"<td>lnx-101</td>\s*<td class=\"mono\">server</td>\s*<td><span[^>]*>create<", partial
+    )
+    assert "Run the import" in partial
+    assert not ConfigurationItem.objects.filter(name="lnx-101").exists()  # a preview only
+
+    response = agent.post(f"/cmdb/imports/{preview.pk}/run/")
+    job = ImportJob.objects.exclude(pk=preview.pk).get()
+    assert response["Location"] == f"/cmdb/imports/{job.pk}/"
+    assert not job.dry_run and bytes(job.payload) == CSV.encode()
+    work(job.pk)
+    page = text(agent.get(f"/cmdb/imports/{job.pk}/"))
+    assert 'value="100"' in page and "2 of 2 rows" in page
+    assert re.search(r'data-count="created">2<', page)
+    server = ConfigurationItem.objects.get(name="lnx-101", organization=cast.org_a)
+    assert server.owner_team == cast.team_a
+    assert Relationship.objects.filter(source__name="billing", target=server).exists()
+    assert "Discovered by" in text(agent.get(f"/cmdb/cis/{server.pk}/"))
+    listing = text(agent.get("/cmdb/imports/"))
+    assert job.number in listing and preview.number in listing
+
+    # The same file again: a preview that changes nothing.
+    upload(agent, CSV)
+    again = ImportJob.objects.order_by("-pk").first()
+    work(again.pk)
+    assert re.search(r'data-count="unchanged">2<', text(agent.get(f"/cmdb/imports/{again.pk}/")))
+
+
+def test_import_report_names_row_and_field_and_partial_is_a_choice(cast):  # type: ignore[no-untyped-def]
+    from opsdesk.cmdb.models import ImportJob
+
+    agent = client_for(cast.agent)
+    bad = CSV + "server,lnx-102,exploded,production,7,ZA,,,,\n"
+    upload(agent, bad)
+    preview = ImportJob.objects.get()
+    work(preview.pk)
+    page = text(agent.get(f"/cmdb/imports/{preview.pk}/"))
+    assert re.search(r'<td class="num mono">4</td><td class="mono">status</td>', page)
+    assert re.search(r'<td class="num mono">4</td><td class="mono">criticality</td>', page)
+    assert "choose partial" in page
+    # Without partial the run is refused; with it, the valid rows go in.
+    response = agent.post(f"/cmdb/imports/{preview.pk}/run/", follow=True)
+    assert "Some rows failed" in text(response)
+    assert ImportJob.objects.count() == 1
+    agent.post(f"/cmdb/imports/{preview.pk}/run/", {"partial": "on"})
+    job = ImportJob.objects.exclude(pk=preview.pk).get()
+    assert job.partial
+    work(job.pk)
+    assert ConfigurationItem.objects.filter(name="lnx-101").exists()
+    assert not ConfigurationItem.objects.filter(name="lnx-102").exists()
+
+
+def test_import_wizard_refuses_bad_input_and_other_organisations(cast):  # type: ignore[no-untyped-def]
+    from opsdesk.cmdb.models import ImportJob
+
+    agent = client_for(cast.agent)
+    response = upload(agent, "", format="csv")
+    assert response.status_code == 422
+    assert "The submitted file is empty." in text(response)
+    response = upload(agent, CSV, format="punchcards")
+    assert response.status_code == 422
+    assert 'id="error-format"' in text(response)
+    response = upload(agent, CSV, source="bad source!")
+    assert 'id="error-source"' in text(response)
+    assert not ImportJob.objects.exists()
+    upload(client_for(cast.admin_b), CSV)
+    b_job = ImportJob.objects.get()
+    assert agent.get(f"/cmdb/imports/{b_job.pk}/").status_code == 404
+    assert agent.post(f"/cmdb/imports/{b_job.pk}/run/").status_code == 404
+    assert b_job.number not in text(agent.get("/cmdb/imports/"))
+    # Auditors read imports but do not start them.
+    assert client_for(cast.auditor).get("/cmdb/imports/").status_code == 200
+    assert upload(client_for(cast.auditor), CSV).status_code == 403
