@@ -60,6 +60,8 @@ LAYERS = [
     ("network_device", 0.157),
 ]
 INFRASTRUCTURE = ("server", "k8s_node", "storage", "network_device")
+#: Share of links that reach into another domain.
+CROSS = 0.01
 
 
 def fresh_postgres_database(url: str) -> str:
@@ -101,47 +103,65 @@ def topology(n_cis: int, n_rels: int, rng: random.Random) -> tuple[list[tuple], 
             crit = (1 + i % 4) if key in ("business_service", "application") else None
             cis.append((idx, key, f"{key.replace('_', '-')}-{i:06d}", crit))
             by_class.setdefault(key, []).append(idx)
-    svc, app = by_class["business_service"], by_class["application"]
-    data = by_class["database"] + by_class["k8s_workload"]
-    hosts = by_class["server"] + by_class["k8s_node"]
-    storage, network = by_class["storage"], by_class["network_device"]
+    # CIs fall into domains (a data centre or cluster with its services): most links stay
+    # inside a domain, CROSS of them reach into another one.
+    domains = max(1, n_cis // 1600)
+
+    def pools(keys: tuple[str, ...]) -> list[list[int]]:
+        out: list[list[int]] = [[] for _ in range(domains)]
+        for key in keys:
+            for i, idx in enumerate(by_class[key]):
+                out[i % domains].append(idx)
+        return out
+
+    svc, app = pools(("business_service",)), pools(("application",))
+    data = pools(("database", "k8s_workload"))
+    hosts = pools(("server", "k8s_node"))
+    storage, network = pools(("storage",)), pools(("network_device",))
+    databases = set(by_class["database"])
     rels: set[tuple] = set()
 
     def add(s: int, t: int, k: str) -> None:
         if s != t:
             rels.add((s, t, k))
 
-    for a in app:  # every application serves one to three business services
-        for s in rng.sample(svc, rng.randint(1, 3)):
-            add(s, a, "depends_on")
-    for a in app:  # and rests on databases and workloads
-        for d in rng.sample(data, 8):
-            add(a, d, "depends_on")
-    for d in data:  # which run on servers or nodes
-        for h in rng.sample(hosts, rng.randint(2, 5)):
-            add(d, h, "runs_on" if d in by_class["database"] else "member_of")
-    for h in hosts:  # which use storage and sit behind switches
-        for s in rng.sample(storage, 3):
-            add(h, s, "depends_on")
-        for n in rng.sample(network, 2):
-            add(h, n, "depends_on")
-    for i in range(0, len(network) - 3, 4):  # switches meshed in groups of four
-        group = network[i : i + 4]
-        for a, b in zip(group, group[1:] + group[:1], strict=True):
-            add(a, b, "connects_to")
-    for b in rng.sample(storage, len(storage) // 3):  # backups carry no impact
-        add(rng.choice(storage), b, "backs_up")
-    cycles = 0
-    while cycles < max(10, n_rels // 500):  # back-edges: a database that calls an application
-        add(rng.choice(data), rng.choice(app), "depends_on")
-        add(rng.choice(hosts), rng.choice(hosts), "depends_on")
-        cycles += 2
+    def pick(pool: list[list[int]], d: int, n: int) -> list[int]:
+        if rng.random() < CROSS:
+            d = rng.randrange(domains)
+        return rng.sample(pool[d], min(n, len(pool[d])))
+
+    for d in range(domains):
+        for a in app[d]:  # every application serves one to three business services
+            for s in pick(svc, d, rng.randint(1, 3)):
+                add(s, a, "depends_on")
+            for t in pick(data, d, rng.randint(3, 8)):  # and rests on databases and workloads
+                add(a, t, "depends_on")
+        for t in data[d]:  # which run on servers or nodes
+            for h in pick(hosts, d, rng.randint(2, 4)):
+                add(t, h, "runs_on" if t in databases else "member_of")
+        for h in hosts[d]:  # which use storage and sit behind switches
+            for s in pick(storage, d, 3):
+                add(h, s, "depends_on")
+            for n in pick(network, d, 2):
+                add(h, n, "depends_on")
+        group = network[d]
+        for i in range(0, len(group) - 3, 4):  # switches meshed in groups of four
+            ring = group[i : i + 4]
+            for a, b in zip(ring, ring[1:] + ring[:1], strict=True):
+                add(a, b, "connects_to")
+        for b in rng.sample(storage[d], len(storage[d]) // 3):  # backups carry no impact
+            add(rng.choice(storage[d]), b, "backs_up")
+    for _ in range(max(10, n_rels // 1000)):  # back-edges: cycles
+        d = rng.randrange(domains)
+        add(rng.choice(data[d]), rng.choice(app[d]), "depends_on")
+        add(rng.choice(hosts[d]), rng.choice(hosts[d]), "depends_on")
     layers = [app, data, hosts, storage]
-    while len(rels) < n_rels:  # random cross-links inside a layer and one layer down
+    while len(rels) < n_rels:  # random cross-links inside a layer or one layer down
         layer = rng.randrange(len(layers))
-        source = rng.choice(layers[layer])
+        d = rng.randrange(domains)
+        source = rng.choice(layers[layer][d])
         target_layer = layers[min(layer + rng.randint(0, 1), len(layers) - 1)]
-        add(source, rng.choice(target_layer), "depends_on")
+        add(source, pick(target_layer, d, 1)[0], "depends_on")
     return cis, set(list(rels)[:n_rels])
 
 
