@@ -332,13 +332,7 @@ class _Reconciler:
 
     def match_existing(self, slots: list[_Slot]) -> None:
         """Find, in bulk, the CIs the slots' identifiers already point at."""
-        values = sorted({value for slot in slots for _, value in slot.pairs})
-        found: dict[tuple[str, str], int] = {}
-        for chunk in _chunks(values):
-            for kind, value, ci_id in CIIdentifier.objects.filter(
-                organization=self.org, value__in=chunk
-            ).values_list("kind", "value", "ci_id"):
-                found[(kind, value)] = ci_id
+        found = self.lookup_identifiers({pair for slot in slots for pair in slot.pairs})
         ci_ids: dict[int, list[_Slot]] = {}
         for slot in slots:
             hits: list[tuple[str, int]] = [
@@ -387,6 +381,21 @@ class _Reconciler:
                 else:
                     slot.ci = ci
         self.known = found
+
+    def lookup_identifiers(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """{(kind, value): CI id} for the pairs already stored, per kind so the unique
+        (organization, kind, value) index answers each chunk."""
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in pairs:
+            by_kind.setdefault(kind, []).append(value)
+        found: dict[tuple[str, str], int] = {}
+        for kind, values in by_kind.items():
+            for chunk in _chunks(sorted(values)):
+                for value, ci_id in CIIdentifier.objects.filter(
+                    organization=self.org, kind=kind, value__in=chunk
+                ).values_list("value", "ci_id"):
+                    found[(kind, value)] = ci_id
+        return found
 
     def classes_by_pk(self) -> dict[int, CIClass]:
         return {c.pk: c for c in self.classes.values()}
@@ -472,12 +481,8 @@ class _Reconciler:
             if key.startswith("id:") and "=" in key
         ]
         by_identifier: dict[tuple[str, str], int] = dict(getattr(self, "known", {}))
-        missing = sorted({v.lower() for _, v in ids} - {v for _, v in by_identifier})
-        for chunk in _chunks(missing):
-            for kind, value, ci_id in CIIdentifier.objects.filter(
-                organization=self.org, value__in=chunk
-            ).values_list("kind", "value", "ci_id"):
-                by_identifier[(kind, value)] = ci_id
+        wanted = {(k, v.strip().lower()) for k, v in ids} - set(by_identifier)
+        by_identifier.update(self.lookup_identifiers(wanted))
         slot_by_pair = {p: s for s in by_key.values() for p in s.pairs}
 
         def resolve(key: str) -> _Slot | int | str:
