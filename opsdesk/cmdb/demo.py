@@ -267,9 +267,9 @@ def build(org: Organization) -> Topology:
             **site,
         )
         for sw in core[code]:
-            t.rel(sw, "connects_to", f"{code}-wan-rtr-01")
+            t.rel(sw, "depends_on", f"{code}-wan-rtr-01")
         if code != main:
-            t.rel(f"{code}-wan-rtr-01", "connects_to", f"{main}-wan-rtr-01")
+            t.rel(f"{code}-wan-rtr-01", "depends_on", f"{main}-wan-rtr-01")
     firewalls = []
     for n in (1, 2):
         fw = t.add(
@@ -289,7 +289,7 @@ def build(org: Organization) -> Topology:
             tags=["perimeter"],
             **prod,
         )
-        t.rel(fw, "connects_to", core[main][n - 1])
+        t.rel(fw, "depends_on", core[main][n - 1])
         firewalls.append(fw)
     lbs = []
     for n in (1, 2):
@@ -310,7 +310,7 @@ def build(org: Organization) -> Topology:
             tags=["dmz"],
             **prod,
         )
-        t.rel(lb, "connects_to", firewalls[n - 1])
+        t.rel(lb, "depends_on", firewalls[n - 1])
         lbs.append(lb)
 
     # --- storage ------------------------------------------------------------------------------
@@ -352,8 +352,8 @@ def build(org: Organization) -> Topology:
         country=main_country,
         location=region,
     )
-    t.rel(san, "connects_to", core[main][0])
-    t.rel(nas, "connects_to", core[main][-1])
+    t.rel(san, "depends_on", core[main][0])
+    t.rel(nas, "depends_on", core[main][-1])
 
     # --- hypervisors and servers ------------------------------------------------------------------
     hosts = []
@@ -379,7 +379,7 @@ def build(org: Organization) -> Topology:
             **prod,
         )
         t.rel(h, "hosted_on", san)
-        t.rel(h, "connects_to", core[main][n % len(core[main])])
+        t.rel(h, "depends_on", core[main][n % len(core[main])])
         hosts.append(h)
 
     def vm(
@@ -475,7 +475,7 @@ def build(org: Organization) -> Topology:
             **prod,
         )
         t.rel(name, "hosted_on", san)
-        t.rel(name, "connects_to", core[main][number % len(core[main])])
+        t.rel(name, "depends_on", core[main][number % len(core[main])])
         t.rel(vault, "backs_up", name)
         db_servers[number] = name
     for db, engine, version, number, size in DATABASES:
@@ -541,7 +541,7 @@ def build(org: Organization) -> Topology:
             country=main_country,
             location=f"Azure {region}",
         )
-        t.rel(cluster, "connects_to", firewalls[0])
+        t.rel(cluster, "depends_on", firewalls[0])
         nodes = []
         for n in range(1, 4 if env == "production" else 3):
             host = azure_vm(
@@ -762,7 +762,7 @@ def build(org: Organization) -> Topology:
             ("print", "Windows Server"),
         ):
             name = vm(f"{code}-{role}-01", os, "2022", 4, 16, "Platform", tags=[role])
-            t.rel(name, "connects_to", core[code][0])
+            t.rel(name, "depends_on", core[code][0])
 
     # Cloud resources of the Azure estate.
     for kind, rtype, name in (

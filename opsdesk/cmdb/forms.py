@@ -219,6 +219,7 @@ class RelationshipForm(forms.Form):
         for t in types:
             choices.append((f"in:{t.key}", f"this CI {t.reverse_label} …"))
         self.fields["relation"].choices = choices
+        self.fields["relation"].initial = "out:depends_on"
 
     def direction_and_type(self) -> tuple[str, str]:
         direction, _, key = self.cleaned_data["relation"].partition(":")
