@@ -42,7 +42,34 @@ REAL_IDS = {
     "membership_id": lambda c: Membership.objects.get(user=c.agent, organization=c.org_a).pk,
     "token_id": lambda c: _spare_token(c),
     "record_id": lambda c: c.org_a.pk,
+    "asset_id": lambda c: _a_asset(c),
+    "licence_id": lambda c: _a_licence(c),
+    "installation_id": lambda c: _a_installation(c),
 }
+
+
+def _a_asset(cast) -> int:
+    from opsdesk.cmdb.models import HardwareAsset
+
+    return HardwareAsset.objects.create(organization=cast.org_a, name="Fuzzed laptop").pk
+
+
+def _a_licence(cast) -> int:
+    from opsdesk.cmdb.models import SoftwareLicence
+
+    return SoftwareLicence.objects.create(
+        organization=cast.org_a, publisher="P", product="Fuzzed", metric="per_user", entitlements=1
+    ).pk
+
+
+def _a_installation(cast) -> int:
+    from opsdesk.cmdb.models import SoftwareInstallation
+    from opsdesk.cmdb.tests.factories import ci
+
+    host = ci(cast.org_a, "fuzzed-host")
+    return SoftwareInstallation.objects.create(
+        organization=cast.org_a, ci=host, publisher="P", product="Fuzzed"
+    ).pk
 
 
 #: Operations only a platform admin (superuser) gets past the permission check of.
