@@ -29,6 +29,7 @@ from opsdesk.cmdb.models import (
 )
 from opsdesk.cmdb.validation import attribute_errors, field_errors, identifier_values
 from opsdesk.core.audit import audited_bulk_create, audited_bulk_update
+from opsdesk.core.bulk import insert_instances
 from opsdesk.core.context import acting_as
 from opsdesk.core.models import Organization
 
@@ -633,7 +634,7 @@ class _Reconciler:
             for kind, value in slot.pairs
             if (kind, value) not in known
         ]
-        CIIdentifier.objects.bulk_create(identifiers, batch_size=1000)
+        insert_instances(identifiers, returning=False)
         # Last seen by this source.
         CISourceRecord.objects.bulk_create(
             [

@@ -203,51 +203,77 @@ def _record_m2m(
 # caller's transaction.
 
 
-def _record(instance: models.Model, action: str, before: Any, after: Any, changes: dict) -> Any:
-    from opsdesk.core.models import AuditRecord
+def _record_row(
+    instance: models.Model,
+    action: str,
+    before: Any,
+    after: Any,
+    changes: dict,
+    timestamp: Any = None,
+) -> dict[str, Any]:
+    """The columns of one audit record, as {attname: value}; JSON columns hold plain values
+    that the database adapter encodes (no round trip through text here)."""
+    from django.utils import timezone
 
     actor = current_actor()
     actor_is_user = actor is not None and getattr(actor, "is_authenticated", False)
-    return AuditRecord(
-        actor=actor if actor_is_user else None,
-        actor_email=(getattr(actor, "email", "") or "") if actor_is_user else "system",
-        organization_id=_organization_id(instance),
-        request_id=current_request_id() or "",
-        action=action,
-        object_type=instance._meta.label_lower,
-        object_id=str(instance.pk),
-        object_repr=str(instance)[:200],
-        changes=changes,
-        before=before,
-        after=after,
-    )
+    return {
+        "timestamp": timestamp or timezone.now(),
+        "actor_id": actor.pk if actor_is_user else None,
+        "actor_email": (getattr(actor, "email", "") or "") if actor_is_user else "system",
+        "organization_id": _organization_id(instance),
+        "request_id": current_request_id() or "",
+        "action": action,
+        "object_type": instance._meta.label_lower,
+        "object_id": str(instance.pk),
+        "object_repr": str(instance)[:200],
+        "changes": changes,
+        "before": before,
+        "after": after,
+    }
 
 
-def audited_bulk_create(
-    model: type[models.Model], objs: list[Any], batch_size: int = 500
-) -> list[Any]:
-    """bulk_create for change-logged rows, with one audit record per row."""
+def _record(instance: models.Model, action: str, before: Any, after: Any, changes: dict) -> Any:
+    from opsdesk.core.models import AuditRecord
+
+    return AuditRecord(**_record_row(instance, action, before, after, changes))
+
+
+def audited_bulk_create(model: type[models.Model], objs: list[Any]) -> list[Any]:
+    """Insert change-logged rows in bulk, with one audit record per row (two multi-row
+    INSERTs per thousand rows instead of Django's per-value preparation)."""
+    from opsdesk.core.bulk import insert_instances, insert_rows
     from opsdesk.core.models import AuditRecord
 
     if not objs:
         return objs
-    created = models.QuerySet(model).bulk_create(objs, batch_size=batch_size)
+    from django.utils import timezone
+
+    insert_instances(objs, returning=True)
+    redact = getattr(model, "audit_redact", frozenset())
+    now = timezone.now()
     records = []
-    for obj in created:
-        after = snapshot(obj)
-        records.append(_record(obj, "create", None, after, diff(None, after)))
-        obj._audit_snapshot = after
-        obj._state.adding = False
-    AuditRecord.objects.bulk_create(records, batch_size=batch_size)
-    return created
+    for obj in objs:
+        raw = raw_values(obj)
+        after = {k: (REDACTED if k in redact and v else v) for k, v in raw.items()}
+        changes = {k: [None, v] for k, v in after.items() if v is not None}
+        records.append(_record_row(obj, "create", None, after, changes, now))
+        obj._audit_loaded = raw
+        obj._audit_snapshot = None
+    insert_rows(AuditRecord, records)
+    return objs
 
 
 def audited_bulk_update(objs: list[Any], fields: list[str], batch_size: int = 500) -> int:
     """bulk_update for change-logged rows loaded from the database; audits what changed."""
+    from django.utils import timezone
+
+    from opsdesk.core.bulk import insert_rows
     from opsdesk.core.models import AuditRecord
 
     if not objs:
         return 0
+    now = timezone.now()
     records = []
     changed = []
     for obj in objs:
@@ -256,17 +282,14 @@ def audited_bulk_update(objs: list[Any], fields: list[str], batch_size: int = 50
         changes = {k: v for k, v in diff(before, after).items() if k in after}
         if changes:
             changed.append(obj)
-            records.append(_record(obj, "update", before, after, changes))
+            records.append(_record_row(obj, "update", before, after, changes, now))
             obj._audit_snapshot = after
     if changed:
         model = type(changed[0])
         if "updated_at" in {f.name for f in model._meta.concrete_fields}:
-            from django.utils import timezone
-
-            now = timezone.now()
             for obj in changed:
                 obj.updated_at = now
             fields = [*fields, "updated_at"]
         models.QuerySet(model).bulk_update(changed, fields, batch_size=batch_size)
-        AuditRecord.objects.bulk_create(records, batch_size=batch_size)
+        insert_rows(AuditRecord, records)
     return len(changed)

@@ -286,9 +286,12 @@ def parse(payload: bytes, *, options: dict[str, Any]) -> tuple[list, list, list]
             continue
         else:
             continue  # other kinds (custom resources) are not CIs
-        rels.append(DiscoveredRelationship(key, "member_of", cluster_key, row))
+        # Cluster-scoped objects belong to the cluster; namespaced ones to their namespace,
+        # which belongs to the cluster (impact still reaches them, with 1 edge fewer per pod).
+        ns_key = ns_keys.get(ns) if ns and kind != "Namespace" else None
+        if ns_key is None:
+            rels.append(DiscoveredRelationship(key, "member_of", cluster_key, row))
         if ns and kind != "Namespace":
-            ns_key = ns_keys.get(ns)
             rels.append(
                 DiscoveredRelationship(
                     key, "member_of", ns_key or f"name:{ns}", row, optional=ns_key is None

@@ -83,7 +83,9 @@ def test_deployment_replicaset_pods_service_namespace(cast):
     assert ("default/p1", "default") in member
     assert ("default/dp1", "default") in member
     assert ("default/svc1", "default") in member
-    assert ("default/p1", "popeye") in member
+    # namespaced objects reach the cluster through their namespace
+    assert ("default", "popeye") in member
+    assert ("default/p1", "popeye") not in member
     assert ("n1", "popeye") in member
     # Services select the pods whose labels include their selector.
     assert rels("selects") == {("default/svc1", "default/p1")}
