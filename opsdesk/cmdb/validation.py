@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 
 from opsdesk.cmdb.choices import CIStatus, DataClassification, Environment
@@ -15,22 +18,48 @@ from opsdesk.core.countries import COUNTRY_CODES
 REGIONS = frozenset({"EU", "EEA", "AFRICA", "SADC", "EAC", "ECOWAS", "GLOBAL"})
 
 
-@lru_cache(maxsize=256)
-def _validator(class_id: int, schema_json: str) -> Draft202012Validator:
-    import json
+@dataclass(frozen=True)
+class _Validators:
+    full: Draft202012Validator  # complete error messages
+    fast: Callable[[Any], Any] | None  # compiled by fastjsonschema: a quick yes for valid rows
 
-    return Draft202012Validator(json.loads(schema_json))
+
+_VALIDATORS: dict[tuple[Any, ...], _Validators] = {}
+
+
+def _validators(ci_class: CIClass) -> _Validators:
+    # Keyed by the class and its last change, so an administrator's edit takes effect at once
+    # (unsaved classes, as in tests, are keyed by the schema's text).
+    if ci_class.pk is not None and ci_class.updated_at is not None:
+        key: tuple[Any, ...] = (ci_class.pk, ci_class.updated_at)
+    else:
+        key = (None, json.dumps(ci_class.attribute_schema, sort_keys=True))
+    found = _VALIDATORS.get(key)
+    if found is None:
+        schema = json.loads(json.dumps(ci_class.attribute_schema))
+        try:
+            fast = fastjsonschema.compile(schema)
+        except (fastjsonschema.JsonSchemaDefinitionException, ValueError, TypeError):
+            fast = None  # a 2020-12 feature fastjsonschema lacks: the full validator decides
+        found = _VALIDATORS[key] = _Validators(Draft202012Validator(schema), fast)
+        if len(_VALIDATORS) > 512:
+            _VALIDATORS.pop(next(iter(_VALIDATORS)))
+    return found
 
 
 def attribute_errors(ci_class: CIClass, attributes: Any) -> dict[str, str]:
     """{"attributes.<key>": message} for attributes that break the class schema."""
-    import json
-
     if not isinstance(attributes, dict):
         return {"attributes": "Attributes must be a JSON object."}
-    validator = _validator(ci_class.pk, json.dumps(ci_class.attribute_schema, sort_keys=True))
+    validators = _validators(ci_class)
+    if validators.fast is not None:
+        try:
+            validators.fast(attributes)
+            return {}
+        except fastjsonschema.JsonSchemaException:
+            pass  # invalid: let the full validator name every problem
     errors: dict[str, str] = {}
-    for error in validator.iter_errors(attributes):
+    for error in validators.full.iter_errors(attributes):
         path = ".".join(str(p) for p in error.absolute_path)
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else ""

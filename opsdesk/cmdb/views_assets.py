@@ -509,7 +509,12 @@ def cmdb_health(request: HttpRequest) -> HttpResponse:
         {
             "report": report,
             "class_bars": [
-                {"cls": c, "width": round(4 * (c.score or 0)), "y": i * 30 + 4, "text_y": i * 30 + 19}
+                {
+                    "cls": c,
+                    "width": round(4 * (c.score or 0)),
+                    "y": i * 30 + 4,
+                    "text_y": i * 30 + 19,
+                }
                 for i, c in enumerate(report.classes)
             ],
             "class_chart_height": len(report.classes) * 30 + 8,

@@ -70,6 +70,10 @@ class StaleCIOut(Schema):
     last_seen: datetime | None
 
 
+#: The multipart form refuses fields it does not know, as JSON bodies do.
+UPLOAD_FIELDS = frozenset({"file", "organization_id", "format", "source", "partial", "dry_run"})
+
+
 @router.post(
     "/imports",
     response={202: ImportOut, **ERROR_RESPONSES},
@@ -84,6 +88,9 @@ def create_import(  # type: ignore[no-untyped-def]
     partial: Form[bool] = False,
     dry_run: Form[bool] = False,
 ):
+    unknown = sorted((set(request.POST) | set(request.FILES)) - UPLOAD_FIELDS)
+    if unknown:
+        raise FieldError({name: "Unknown field." for name in unknown})
     org = access_organization(request.auth, organization_id)
     if file.size is not None and file.size > imports.MAX_IMPORT_BYTES:
         raise FieldError({"file": "The file is larger than 20 MB."})

@@ -115,6 +115,10 @@ def test_bad_uploads_name_the_field(cast, client, settings):
         "/api/v1/imports", {"organization_id": cast.org_a.pk, "format": "csv"}, **api.headers
     )
     assert_error(resp, 422, "file")
+    # unknown form fields are refused, as unknown JSON fields are
+    assert_error(
+        upload(api, cast.org_a.pk, "csv", "x.csv", b"class,name\n", dryrun="true"), 422, "dryrun"
+    )
     import opsdesk.cmdb.imports as imports
 
     limit = imports.MAX_IMPORT_BYTES

@@ -45,7 +45,32 @@ REAL_IDS = {
     "asset_id": lambda c: _a_asset(c),
     "licence_id": lambda c: _a_licence(c),
     "installation_id": lambda c: _a_installation(c),
+    "ci_id": lambda c: _a_ci(c),
+    "relationship_id": lambda c: _a_relationship(c),
+    "class_key": lambda c: "server",
+    "import_id": lambda c: _an_import(c),
 }
+
+
+def _a_ci(cast) -> int:
+    from opsdesk.cmdb.tests.factories import ci
+
+    return ci(cast.org_a, "fuzzed-server", attributes={"os": "linux"}).pk
+
+
+def _a_relationship(cast) -> int:
+    from opsdesk.cmdb.tests.factories import ci, relate
+
+    app = ci(cast.org_a, "fuzzed-app", "application")
+    return relate(app, "runs_on", ci(cast.org_a, "fuzzed-host-2")).pk
+
+
+def _an_import(cast) -> int:
+    from opsdesk.cmdb.models import ImportJob
+
+    return ImportJob.objects.create(
+        organization=cast.org_a, format="csv", source="fuzz", payload=b"class,name\n"
+    ).pk
 
 
 def _a_asset(cast) -> int:
