@@ -28,7 +28,7 @@ from opsdesk.cmdb.models import (
     RelationshipType,
 )
 from opsdesk.cmdb.validation import attribute_errors, field_errors, identifier_values
-from opsdesk.core.audit import audited_bulk_create, audited_bulk_update
+from opsdesk.core.audit import audited_bulk_create, audited_bulk_update, audited_insert_rows
 from opsdesk.core.bulk import insert_instances
 from opsdesk.core.context import acting_as
 from opsdesk.core.models import Organization
@@ -659,16 +659,20 @@ class _Reconciler:
             if s == t:
                 continue
             rels.append(
-                Relationship(
-                    organization=self.org,
-                    source_id=s,
-                    target_id=t,
-                    type=rel_type,
-                    discovered_by=self.source[:100],
-                )
+                {
+                    "organization_id": self.org.pk,
+                    "source_id": s,
+                    "target_id": t,
+                    "type_id": rel_type.pk,
+                    "discovered_by": self.source[:100],
+                }
             )
-        audited_bulk_create(Relationship, rels)
+        audited_insert_rows(Relationship, rels, _describe_relationship)
         self.result.relationships_created = len(rels)
+
+
+def _describe_relationship(row: dict[str, Any]) -> str:
+    return f"{row['source_id']} {row['type_id']} {row['target_id']}"
 
 
 def reconcile(

@@ -101,7 +101,9 @@ def test_an_agent_finds_a_server_sees_its_impact_and_imports_a_file(  # type: ig
     cast = demo_cmdb()
     context = chromium.new_context(viewport={"width": 1280, "height": 860}, locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(20_000)
+    # A busy 2-core CI machine: waits (not timing assertions) get room to finish.
+    expect.set_options(timeout=20_000)
     problems: list[str] = []
     page.on(
         "console",

@@ -1,0 +1,67 @@
+"""Bulk writes used by imports leave the same audit records as one-by-one saves."""
+
+from opsdesk.cmdb.models import CIClass, ConfigurationItem, Relationship, RelationshipType
+from opsdesk.core.audit import audited_bulk_create, audited_insert_rows
+from opsdesk.core.context import acting_as
+from opsdesk.core.models import AuditRecord
+
+
+def _record(obj_type: str, object_id: int) -> AuditRecord:
+    return AuditRecord.objects.get(object_type=obj_type, object_id=str(object_id))
+
+
+def test_bulk_created_rows_are_audited_like_saved_ones(cast):
+    server = CIClass.objects.get(key="server")
+    with acting_as(cast.agent):
+        saved = ConfigurationItem.objects.create(
+            organization=cast.org_a, name="one-by-one", ci_class=server, attributes={"os": "linux"}
+        )
+        bulk = ConfigurationItem(
+            organization=cast.org_a, name="in-bulk", ci_class=server, attributes={"os": "linux"}
+        )
+        audited_bulk_create(ConfigurationItem, [bulk])
+    assert bulk.pk is not None and ConfigurationItem.objects.get(pk=bulk.pk).name == "in-bulk"
+    one, many = (
+        _record("cmdb.configurationitem", saved.pk),
+        _record("cmdb.configurationitem", bulk.pk),
+    )
+    assert many.action == one.action == "create"
+    assert many.actor_email == "agent@a.test" and many.organization_id == cast.org_a.pk
+    assert set(many.after) == set(one.after)
+    assert many.after["attributes"] == {"os": "linux"} and many.after["name"] == "in-bulk"
+    assert many.changes["name"] == [None, "in-bulk"]
+    # a later save of the bulk-created row diffs against what was inserted
+    with acting_as(cast.agent):
+        bulk.name = "renamed"
+        bulk.save()
+    update = AuditRecord.objects.get(
+        object_type="cmdb.configurationitem", object_id=str(bulk.pk), action="update"
+    )
+    assert update.changes == {"name": ["in-bulk", "renamed"]}
+
+
+def test_rows_inserted_without_instances_are_audited(cast):
+    server = CIClass.objects.get(key="server")
+    a = ConfigurationItem.objects.create(organization=cast.org_a, name="a", ci_class=server)
+    b = ConfigurationItem.objects.create(organization=cast.org_a, name="b", ci_class=server)
+    runs_on = RelationshipType.objects.get(key="runs_on")
+    rows = [
+        {
+            "organization_id": cast.org_a.pk,
+            "source_id": a.pk,
+            "target_id": b.pk,
+            "type_id": runs_on.pk,
+        }
+    ]
+    with acting_as(cast.manager):
+        (key,) = audited_insert_rows(
+            Relationship, rows, lambda r: f"{r['source_id']}->{r['target_id']}"
+        )
+    rel = Relationship.objects.get(pk=key)
+    assert (rel.source, rel.target, rel.type) == (a, b, runs_on)
+    assert rel.discovered_by == "" and rel.created_at is not None  # defaults filled in
+    record = _record("cmdb.relationship", key)
+    assert record.actor_email == "manager@a.test"
+    assert record.after["source"] == a.pk and record.after["id"] == key
+    assert record.object_repr == f"{a.pk}->{b.pk}"
+    assert AuditRecord.objects.restrict(cast.auditor).filter(pk=record.pk).exists()
