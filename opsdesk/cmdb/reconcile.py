@@ -29,7 +29,7 @@ from opsdesk.cmdb.models import (
 )
 from opsdesk.cmdb.validation import attribute_errors, field_errors, identifier_values
 from opsdesk.core.audit import audited_bulk_create, audited_bulk_update, audited_insert_rows
-from opsdesk.core.bulk import insert_instances
+from opsdesk.core.bulk import insert_rows
 from opsdesk.core.context import acting_as
 from opsdesk.core.models import Organization
 
@@ -628,29 +628,36 @@ class _Reconciler:
             )
         # Identifiers: every slot's values not yet stored (a CI found by one gains the others).
         known = getattr(self, "known", {})
-        identifiers = [
-            CIIdentifier(organization=self.org, ci=slot.ci, kind=kind, value=value)
-            for slot in slots
-            for kind, value in slot.pairs
-            if (kind, value) not in known
-        ]
-        insert_instances(identifiers, returning=False)
-        # Last seen by this source.
-        CISourceRecord.objects.bulk_create(
+        org_id = self.org.pk
+        insert_rows(
+            CIIdentifier,
             [
-                CISourceRecord(
-                    organization=self.org,
-                    ci=slot.ci,
-                    source=self.source,
-                    first_seen=self.now,
-                    last_seen=self.now,
-                )
+                {"organization_id": org_id, "ci_id": slot.ci.pk, "kind": kind, "value": value}
                 for slot in slots
+                for kind, value in slot.pairs
+                if (kind, value) not in known
             ],
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=["ci", "source"],
-            update_fields=["last_seen"],
+        )
+        # Last seen by this source: new CIs get a record; known ones are touched in bulk.
+        created_ids = {slot.ci.pk for slot in slots if slot.action == "create"}
+        seen_ids = [slot.ci.pk for slot in slots if slot.ci.pk not in created_ids]
+        have: set[int] = set()
+        for chunk in _chunks(seen_ids):
+            records = CISourceRecord.objects.filter(ci_id__in=chunk, source=self.source)
+            have.update(records.values_list("ci_id", flat=True))
+            records.update(last_seen=self.now)
+        insert_rows(
+            CISourceRecord,
+            [
+                {
+                    "organization_id": org_id,
+                    "ci_id": ci_id,
+                    "source": self.source,
+                    "first_seen": self.now,
+                    "last_seen": self.now,
+                }
+                for ci_id in [*created_ids, *(i for i in seen_ids if i not in have)]
+            ],
         )
         rels = []
         for src, rel_type, tgt, _row in relationships:

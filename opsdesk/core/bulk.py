@@ -20,13 +20,27 @@ MAX_PARAMS = 30_000
 MAX_ROWS = 1_000
 
 
+def _memoised(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Bulk rows share a handful of timestamps: convert each distinct one once."""
+    seen: dict[Any, Any] = {}
+
+    def cached(value: Any) -> Any:
+        if value not in seen:
+            if len(seen) > 64:
+                seen.clear()
+            seen[value] = convert(value)
+        return seen[value]
+
+    return cached
+
+
 def _converter(field: models.Field, connection: Any) -> Callable[[Any], Any] | None:
     ops = connection.ops
     if isinstance(field, models.JSONField):
         encoder = field.encoder or DjangoJSONEncoder
         return lambda v: None if v is None else ops.adapt_json_value(v, encoder)
     if isinstance(field, models.DateTimeField):
-        return ops.adapt_datetimefield_value
+        return _memoised(ops.adapt_datetimefield_value)
     if isinstance(field, models.DateField):
         return ops.adapt_datefield_value
     if isinstance(field, models.DecimalField):
