@@ -187,7 +187,7 @@ def create_ci(
         ci = ConfigurationItem(organization=organization, ci_class=ci_class, attributes=attributes)
         for key, value in data.items():
             setattr(ci, key, value)
-        _mark_sources(ci, [*data, *attributes], source)
+        _mark_sources(ci, [*data, *(f"attributes.{k}" for k in attributes)], source)
         _save_ci(ci)
         _sync_identifiers(ci)
         return ci
@@ -211,13 +211,21 @@ def update_ci(
             errors = attribute_errors(ci.ci_class, attributes)
             if errors:
                 raise FieldError(errors)
-            changed += [k for k in set(attributes) | set(old) if attributes.get(k) != old.get(k)]
-            sources = {
+            # Sources are tracked as "<field>" and "attributes.<key>" (as imports do).
+            changed += [
+                f"attributes.{k}"
+                for k in set(attributes) | set(old)
+                if attributes.get(k) != old.get(k)
+            ]
+            ci.attribute_sources = {
                 k: v
                 for k, v in (ci.attribute_sources or {}).items()
-                if k in attributes or k in CI_FIELDS
+                if (
+                    k.removeprefix("attributes.") in attributes
+                    if k.startswith("attributes.")
+                    else k in CI_FIELDS
+                )
             }
-            ci.attribute_sources = sources
             ci.attributes = attributes
     for key, value in data.items():
         if getattr(ci, key) != value:
@@ -228,7 +236,11 @@ def update_ci(
     with acting_as(acting_user):
         _mark_sources(
             ci,
-            [k for k in changed if k in CI_FIELDS or k in ci.attributes],
+            [
+                k
+                for k in changed
+                if k in CI_FIELDS or k.removeprefix("attributes.") in ci.attributes
+            ],
             source,
         )
         _save_ci(ci)

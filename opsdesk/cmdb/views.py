@@ -178,8 +178,7 @@ def _attribute_rows(ci: ConfigurationItem) -> list[dict[str, Any]]:
         {
             "key": key,
             "value": attributes[key],
-            # Imports record "attributes.<key>", edits by people the bare key.
-            "source": sources.get(f"attributes.{key}") or sources.get(key, ""),
+            "source": sources.get(f"attributes.{key}", ""),
             "in_schema": key in schema,
         }
         for key in keys

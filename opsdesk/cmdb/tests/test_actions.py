@@ -53,7 +53,7 @@ def test_agent_creates_a_server_with_attributes_identifiers_and_manual_sources(c
         ("fqdn", "srv-01.acme.test"),
         ("name:server", "srv-01"),
     }
-    assert srv.attribute_sources["cpu_cores"] == "manual"
+    assert srv.attribute_sources["attributes.cpu_cores"] == "manual"
     assert srv.attribute_sources["owner_team"] == "manual"
     record = AuditRecord.objects.get(object_type="cmdb.configurationitem", object_id=str(srv.pk))
     assert record.action == "create"
@@ -155,7 +155,10 @@ def test_identifier_conflict_names_the_attribute_and_makes_no_twin(cast):
 
 def test_update_keeps_identifiers_in_sync_and_marks_changes_manual(cast):
     srv = make_server(cast, attributes={"serial_number": "SN-1", "os": "Linux"})
-    srv.attribute_sources = {"os": "azure", "serial_number": "azure"}  # as an import left them
+    srv.attribute_sources = {
+        "attributes.os": "azure",
+        "attributes.serial_number": "azure",
+    }  # as an import left them
     srv = actions.update_ci(
         acting_user=cast.agent,
         ci=srv,
@@ -167,8 +170,8 @@ def test_update_keeps_identifiers_in_sync_and_marks_changes_manual(cast):
         ("serial_number", "sn-2"),
         ("name:server", "srv-01b"),
     }
-    assert srv.attribute_sources["serial_number"] == "manual"
-    assert srv.attribute_sources["os"] == "azure"  # unchanged: the import still owns it
+    assert srv.attribute_sources["attributes.serial_number"] == "manual"
+    assert srv.attribute_sources["attributes.os"] == "azure"  # unchanged: the import still owns it
     assert srv.attribute_sources["name"] == "manual"
     record = AuditRecord.objects.filter(object_id=str(srv.pk), action="update").latest("pk")
     assert record.changes["name"] == ["srv-01", "srv-01b"]

@@ -86,7 +86,7 @@ def test_create_get_patch_delete(cast, client, agent):
     body = resp.json()
     assert body["ci_class"] == "server" and body["owner_team_id"] == cast.team_a.pk
     assert {"kind": "serial_number", "value": "sn-9"} in body["identifiers"]
-    assert body["attribute_sources"]["cpu_cores"] == "manual"
+    assert body["attribute_sources"]["attributes.cpu_cores"] == "manual"
     ci_id = body["id"]
     CISourceRecord.objects.create(
         organization=cast.org_a, ci_id=ci_id, source="azure-prod"

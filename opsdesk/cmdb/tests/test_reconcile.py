@@ -178,3 +178,27 @@ def test_stale_cis_by_any_source_or_one_source(cast):
     assert [c.name for c in stale_cis(cast.org_a, 30, source="scanner")] == ["old"]
     assert list(stale_cis(cast.org_a, 30, source="other")) == []
     assert list(stale_cis(cast.org_b, 30)) == []
+
+
+def test_an_edit_made_by_a_person_survives_the_next_import(cast):
+    from opsdesk.cmdb.actions import update_ci
+
+    run_csv(
+        cast, "class,name,attr:serial_number,attr:os\nserver,db-2,SN-7,linux\n", source="scanner"
+    )
+    server = ConfigurationItem.objects.get(name="db-2")
+    update_ci(
+        acting_user=cast.agent,
+        ci=server,
+        attributes={**server.attributes, "os": "rhel-9"},
+        criticality=1,
+    )
+    result = run_csv(
+        cast,
+        "class,name,criticality,attr:serial_number,attr:os\nserver,db-2,4,SN-7,linux\n",
+        source="scanner",
+    )
+    server.refresh_from_db()
+    assert server.attributes["os"] == "rhel-9"  # "manual" outranks the scanner
+    assert server.criticality == 1
+    assert result.unchanged == 1

@@ -288,7 +288,7 @@ def test_create_and_edit_a_ci_through_the_form(cast):  # type: ignore[no-untyped
         2,
     )
     assert created.attributes == {"os": "Debian", "cpu_cores": 4}
-    assert created.attribute_sources["os"] == "manual"
+    assert created.attribute_sources["attributes.os"] == "manual"
 
     response = agent.post(
         f"/cmdb/cis/{created.pk}/edit/", ci_form(status="in_maintenance", criticality="2")
