@@ -297,7 +297,15 @@ def parse(payload: bytes, *, options: dict[str, Any]) -> tuple[list, list, list]
                     key, "member_of", ns_key or f"name:{ns}", row, optional=ns_key is None
                 )
             )
-    # Services select the pods (of their namespace) whose labels include the selector.
+    # Services select the pods (of their namespace) whose labels include the selector. An index
+    # of (namespace, label, value) -> pods keeps this linear in pods, not services x pods.
+    by_label: dict[tuple[str, str, str], list[str]] = {}
+    pod_labels: dict[str, dict[str, str]] = {}
+    for ns, pods in pods_by_ns.items():
+        for pod_key, labels in pods:
+            pod_labels[pod_key] = labels
+            for k, v in labels.items():
+                by_label.setdefault((ns, k, v), []).append(pod_key)
     for row, kind, obj in objects:
         if kind != "Service":
             continue
@@ -308,7 +316,9 @@ def parse(payload: bytes, *, options: dict[str, Any]) -> tuple[list, list, list]
         ns = meta.get("namespace") or ""
         wanted = {str(k): str(v) for k, v in selector.items()}
         key = f"Service:{ns}/{meta['name']}"
-        for pod_key, labels in pods_by_ns.get(ns, []):
+        candidates = min((by_label.get((ns, k, v), []) for k, v in wanted.items()), key=len)
+        for pod_key in candidates:
+            labels = pod_labels[pod_key]
             if all(labels.get(k) == v for k, v in wanted.items()):
                 rels.append(DiscoveredRelationship(key, "selects", pod_key, row))
     return items, rels, errors
