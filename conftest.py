@@ -32,3 +32,7 @@ def bearer():  # type: ignore[no-untyped-def]
         return {"HTTP_AUTHORIZATION": f"Bearer {token_for(user)}"}
 
     return make
+
+
+# Real-browser tests: Debian's Chromium through Playwright (see opsdesk/core/testing/browser.py).
+from opsdesk.core.testing.browser import chromium  # noqa: E402, F401

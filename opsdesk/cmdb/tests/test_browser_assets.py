@@ -6,72 +6,13 @@ with UPDATE_DOC_SCREENSHOTS=1 the README's picture docs/img/cmdb-licences.png is
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls of the test are
-# still synchronous and safe.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ROOT = Path(__file__).resolve().parents[3]
-SHOTS = ROOT / "test-artifacts" / "screenshots"
-DOC_IMG = ROOT / "docs" / "img"
+from opsdesk.core.testing.browser import demo_cmdb, shoot
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def chromium():  # type: ignore[no-untyped-def]
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            # While Playwright's loop runs, Django keys connections by that context: close
-            # the ones the test opened there, or PostgreSQL cannot drop the test database.
-            from django.db import connections
-
-            connections.close_all()
-
-
-def shoot(page, name: str, doc_name: str | None = None) -> None:  # type: ignore[no-untyped-def]
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-    if doc_name and os.environ.get("UPDATE_DOC_SCREENSHOTS") == "1":
-        DOC_IMG.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOC_IMG / doc_name))  # the first screenful reads best
-
-
-def demo_cmdb():  # type: ignore[no-untyped-def]
-    """The cast, the demo teams and the demo topology (with its assets) in organisation A."""
-    from opsdesk.accounts import actions
-    from opsdesk.cmdb.demo import load_cmdb_demo
-    from opsdesk.core.testing.cast import make_cast
-
-    cast = make_cast()
-    for name in ("Platform", "Network", "Database", "Application Support", "Service Desk"):
-        actions.create_team(acting_user=cast.admin, organization=cast.org_a, name=name)
-    load_cmdb_demo(organization=cast.org_a, acting_user=cast.admin)
-    return cast
 
 
 def watch(page) -> list[str]:  # type: ignore[no-untyped-def]
