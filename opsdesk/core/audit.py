@@ -6,7 +6,6 @@ are the right tool). The actor and request id come from `opsdesk.core.context`.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from typing import Any
@@ -30,16 +29,32 @@ def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
+def _copy_json(value: Any) -> Any:
+    """A copy of JSON-shaped data (dicts, lists, scalars): much cheaper than deepcopy."""
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
+
+
+_FIELDS_CACHE: dict[type, list[tuple[str, str]]] = {}
+
+
 def raw_values(instance: models.Model) -> dict[str, Any]:
     """The audited field values as loaded: cheap enough to take for every row read."""
-    deferred = instance.get_deferred_fields()
+    model = type(instance)
+    fields = _FIELDS_CACHE.get(model)
+    if fields is None:
+        fields = _FIELDS_CACHE[model] = [(f.name, f.attname) for f in _audited_fields(instance)]
+    values = instance.__dict__
     data: dict[str, Any] = {}
-    for field in _audited_fields(instance):
-        if field.attname in deferred:
-            continue  # not loaded (``.only()``): reading it would cost a query per row
-        value = instance.__dict__.get(field.attname)
+    for name, attname in fields:
+        if attname not in values:
+            continue  # deferred (``.only()``): reading it would cost a query per row
+        value = values[attname]
         # Mutable values (JSON lists and dicts) are copied so in-place edits show in the diff.
-        data[field.name] = copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+        data[name] = _copy_json(value) if isinstance(value, (list, dict)) else value
     return data
 
 
