@@ -65,3 +65,16 @@ def test_rows_inserted_without_instances_are_audited(cast):
     assert record.after["source"] == a.pk and record.after["id"] == key
     assert record.object_repr == f"{a.pk}->{b.pk}"
     assert AuditRecord.objects.restrict(cast.auditor).filter(pk=record.pk).exists()
+
+
+def test_rows_loaded_with_only_are_audited_without_phantom_changes(cast):
+    from opsdesk.accounts.models import Team
+
+    team = Team.objects.only("id", "name", "organization_id").get(pk=cast.team_a.pk)
+    with acting_as(cast.manager):
+        team.name = "Service Desk Africa"
+        team.save()
+    record = AuditRecord.objects.filter(object_type="accounts.team", action="update").latest("id")
+    # only the field that changed, although most fields were never loaded
+    assert record.changes == {"name": ["Service Desk A", "Service Desk Africa"]}
+    assert record.before["slug"] == "service-desk-a"
