@@ -163,6 +163,14 @@ class CIRef(Schema):
     name: str
 
 
+class UnlicensedOut(Schema):
+    organization_id: int
+    publisher: str
+    product: str
+    installations: int
+    devices: int
+
+
 class PositionOut(Schema):
     organization_id: int
     publisher: str

@@ -295,3 +295,19 @@ def _licences(
             renewal_date=today + timedelta(days=renewal),
             contract_reference=reference,
         )
+    # Software discovery found that nobody bought: shown as "installed without any licence".
+    for publisher, product, targets in (
+        ("win.rar GmbH", "WinRAR", devices[1::4]),
+        ("Tableau", "Tableau Desktop", devices[2::9]),
+    ):
+        for target in targets:
+            if not SoftwareInstallation.objects.filter(
+                ci=target, publisher__iexact=publisher, product__iexact=product
+            ).exists():
+                actions.record_installation(
+                    acting_user=acting_user,
+                    ci=target,
+                    publisher=publisher,
+                    product=product,
+                    source="demo-discovery",
+                )

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.db.models.functions import Lower
 
 from opsdesk.cmdb.choices import LicenceMetric
@@ -242,3 +242,49 @@ def summary(rows: list[Position]) -> dict[str, Any]:
         "shortfall_units": sum(p.shortfall for p in rows),
         "unused_units": sum(p.unused for p in rows),
     }
+
+
+@dataclass
+class Unlicensed:
+    """A product discovery found installed for which the organisation holds no licence."""
+
+    organization_id: int
+    publisher: str
+    product: str
+    installations: int
+    devices: int
+
+
+def unlicensed(
+    licences: QuerySet[SoftwareLicence], installations: QuerySet[SoftwareInstallation]
+) -> list[Unlicensed]:
+    """Installed products with no licence of any metric, most devices first (two queries)."""
+    licensed = set(
+        licences.order_by()
+        .annotate(pub_l=Lower("publisher"), prod_l=Lower("product"))
+        .values_list("organization_id", "pub_l", "prod_l")
+    )
+    rows = (
+        installations.order_by()
+        .annotate(pub_l=Lower("publisher"), prod_l=Lower("product"))
+        .values("organization_id", "pub_l", "prod_l")
+        .annotate(
+            installations=Count("pk"),
+            devices=Count("ci", distinct=True),
+            publisher_name=Min("publisher"),
+            product_name=Min("product"),
+        )
+    )
+    found = [
+        Unlicensed(
+            row["organization_id"],
+            row["publisher_name"],
+            row["product_name"],
+            row["installations"],
+            row["devices"],
+        )
+        for row in rows
+        if (row["organization_id"], row["pub_l"], row["prod_l"]) not in licensed
+    ]
+    found.sort(key=lambda u: (-u.devices, u.publisher.lower(), u.product.lower()))
+    return found

@@ -370,12 +370,16 @@ def _chart(rows: list[licensing.Position]) -> dict[str, Any]:
 def licence_position(request: HttpRequest) -> HttpResponse:
     org = _org(request)
     licences = selectors.licences_for_user(request.user).filter(organization_id=org.pk)
-    rows = licensing.positions(licences, selectors.installations_for_user(request.user))
+    installations = selectors.installations_for_user(request.user)
+    rows = licensing.positions(licences, installations)
     return render(
         request,
         "cmdb/assets/licences.html",
         {
             "rows": rows,
+            "unlicensed": licensing.unlicensed(
+                licences, installations.filter(organization_id=org.pk)
+            ),
             "summary": licensing.summary(rows),
             "chart": _chart(rows),
             "licences": licences.order_by("publisher", "product", "number"),

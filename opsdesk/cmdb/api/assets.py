@@ -24,6 +24,7 @@ from opsdesk.cmdb.asset_schemas import (
     LicencePatch,
     LifecycleIn,
     PositionOut,
+    UnlicensedOut,
 )
 from opsdesk.cmdb.choices import AssetLifecycle, LicenceMetric
 from opsdesk.cmdb.models import ConfigurationItem
@@ -233,6 +234,20 @@ def licence_positions(
     if status:
         rows = [r for r in rows if r.status == status]
     return rows
+
+
+@router.get(
+    "/unlicensed-software",
+    response={200: list[UnlicensedOut], **ERROR_RESPONSES},
+    summary="Products discovery found installed for which no licence is held",
+)
+@paginate(Paginated)
+def unlicensed_software(request: HttpRequest, organization: ObjectId | None = None):  # type: ignore[no-untyped-def]
+    user = request.auth
+    installations = selectors.installations_for_user(user)
+    if organization is not None:
+        installations = installations.filter(organization_id=organization)
+    return licensing.unlicensed(selectors.licences_for_user(user), installations)
 
 
 # --- installations -----------------------------------------------------------------------------

@@ -141,3 +141,33 @@ def test_queries_do_not_grow_with_installations(cast):
         rows = _positions(cast.admin)
     assert rows[("SQL Server", "per_core")].consumption == 120
     assert len(ctx.captured_queries) <= 4
+
+
+def test_products_installed_without_any_licence_are_listed(cast, client):
+    _licence(cast, "Visio", "per_device", 5)
+    pcs = [ci(cast.org_a, f"ws-{i}", "end_user_device") for i in range(3)]
+    for pc in pcs:
+        _install(cast, pc, "Visio")
+        _install(cast, pc, "WinRAR", publisher="win.rar GmbH")
+    _install(cast, pcs[0], "winrar", publisher="WIN.RAR GMBH")  # same product, other case
+    _install(cast, pcs[1], "Oracle Database", publisher="Oracle")
+    rows = licensing.unlicensed(licences_for_user(cast.admin), installations_for_user(cast.admin))
+    assert [(r.product, r.devices) for r in rows] == [("WinRAR", 3), ("Oracle Database", 1)]
+    # other organisations' installations never show
+    other = ci(cast.org_b, "b-ws", "end_user_device")
+    actions.record_installation(
+        acting_user=cast.admin_b, ci=other, publisher="B Soft", product="Tool"
+    )
+    rows = licensing.unlicensed(licences_for_user(cast.admin), installations_for_user(cast.admin))
+    assert "Tool" not in {r.product for r in rows}
+    # the API and the licence page say the same
+    from opsdesk.core.testing.api import ApiClient
+
+    body = ApiClient(user=cast.agent).get("/unlicensed-software").json()
+    assert [(i["product"], i["devices"]) for i in body["items"]] == [
+        ("WinRAR", 3),
+        ("Oracle Database", 1),
+    ]
+    client.force_login(cast.agent)
+    page = client.get("/cmdb/licences/").content.decode()
+    assert "Installed without any licence" in page and "Oracle Database" in page

@@ -93,6 +93,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("PATCH", "/api/v1/licences/{licence_id}"): OBJECT,
     ("DELETE", "/api/v1/licences/{licence_id}"): OBJECT,
     ("GET", "/api/v1/licence-positions"): LIST,
+    ("GET", "/api/v1/unlicensed-software"): LIST,
     ("GET", "/api/v1/installations"): LIST,
     ("POST", "/api/v1/installations"): CREATE,
     ("DELETE", "/api/v1/installations/{installation_id}"): OBJECT,
@@ -172,6 +173,9 @@ def _asset_rows(cast: Cast) -> None:
         host = ci(org, f"pc-{org.slug}", "end_user_device")
         SoftwareInstallation.objects.create(
             organization=org, ci=host, publisher="Adobe", product="Acrobat"
+        )
+        SoftwareInstallation.objects.create(  # installed, never licensed
+            organization=org, ci=host, publisher="win.rar GmbH", product="WinRAR"
         )
 
 
@@ -358,6 +362,7 @@ LISTS: dict[str, tuple[Callable[[Cast, User, dict], bool], Callable[[Cast], dict
             "/api/v1/assets",
             "/api/v1/licences",
             "/api/v1/licence-positions",
+            "/api/v1/unlicensed-software",
             "/api/v1/installations",
             "/api/v1/expiring",
             "/api/v1/imports",
