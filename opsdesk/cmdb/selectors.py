@@ -140,12 +140,18 @@ def ci_history(ci: ConfigurationItem) -> QuerySet[Any]:
     """
     from opsdesk.core.models import AuditRecord
 
-    rel = Q(object_type="cmdb.relationship") & (
-        Q(after__source=ci.pk)
-        | Q(after__target=ci.pk)
-        | Q(before__source=ci.pk)
-        | Q(before__target=ci.pk)
-    )
+    # Relationships of the CI: those that exist, and those deleted since (found through their
+    # delete records, few and indexed by (object_type, action)); then all their records by id.
+    rel_type = "cmdb.relationship"
+    current = Relationship.objects.filter(Q(source=ci) | Q(target=ci)).values_list("pk", flat=True)
+    deleted = AuditRecord.objects.filter(
+        Q(before__source=ci.pk) | Q(before__target=ci.pk),
+        object_type=rel_type,
+        action="delete",
+        organization_id=ci.organization_id,
+    ).values_list("object_id", flat=True)
+    rel_ids = {str(pk) for pk in current} | set(deleted)
+    rel = Q(object_type=rel_type, object_id__in=rel_ids)
     own = Q(object_type="cmdb.configurationitem", object_id=str(ci.pk))
     return AuditRecord.objects.filter(own | rel, organization_id=ci.organization_id).order_by(
         "-timestamp", "-pk"

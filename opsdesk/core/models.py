@@ -227,6 +227,7 @@ class AuditRecord(models.Model):
         indexes = [
             models.Index(fields=["organization", "-timestamp"], name="audit_org_time"),
             models.Index(fields=["object_type", "object_id"], name="audit_object"),
+            models.Index(fields=["object_type", "action"], name="audit_type_action"),
         ]
 
     def __str__(self) -> str:

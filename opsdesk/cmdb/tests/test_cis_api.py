@@ -211,6 +211,15 @@ def test_history_of_a_ci_and_its_relationships(cast, client, agent):
         ("cmdb.configurationitem", "create"),
     ]
     assert history["items"][1]["changes"]["description"] == ["", "edge router host"]
+    # A relationship deleted since keeps its place in the history (created, then removed).
+    rel_id = ApiClient(client, cast.manager).get(f"/cis/{srv_id}/relationships").json()
+    rel_id = rel_id["items"][0]["id"]
+    assert ApiClient(client, cast.manager).delete(f"/relationships/{rel_id}").status_code == 204
+    history = agent.get(f"/cis/{srv_id}/history").json()
+    assert [(r["object_type"], r["action"]) for r in history["items"]][:2] == [
+        ("cmdb.relationship", "delete"),
+        ("cmdb.relationship", "create"),
+    ]
     # Anyone who may view the CI sees its history, though agents may not read the audit log.
     assert agent.get("/audit").json()["total"] == 0
     assert_error(ApiClient(client, cast.requester).get(f"/cis/{srv_id}/history"), 404)
