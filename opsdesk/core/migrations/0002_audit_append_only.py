@@ -2,19 +2,8 @@
 
 from django.db import migrations
 
-SQLITE = [
-    """CREATE TRIGGER core_auditrecord_no_update BEFORE UPDATE ON core_auditrecord
-       BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;""",
-]
 SQLITE_REVERSE = ["DROP TRIGGER IF EXISTS core_auditrecord_no_update;"]
 
-# TRUNCATE (used only by test database flushes and by operators) is not a row-level event.
-POSTGRES = [
-    """CREATE OR REPLACE FUNCTION core_auditrecord_append_only() RETURNS trigger AS $$
-       BEGIN RAISE EXCEPTION 'audit records are append-only'; END; $$ LANGUAGE plpgsql;""",
-    """CREATE TRIGGER core_auditrecord_no_change BEFORE UPDATE OR DELETE ON core_auditrecord
-       FOR EACH ROW EXECUTE FUNCTION core_auditrecord_append_only();""",
-]
 POSTGRES_REVERSE = [
     "DROP TRIGGER IF EXISTS core_auditrecord_no_change ON core_auditrecord;",
     "DROP FUNCTION IF EXISTS core_auditrecord_append_only();",
@@ -22,9 +11,10 @@ POSTGRES_REVERSE = [
 
 
 def forwards(apps, schema_editor):
-    statements = {"sqlite": SQLITE, "postgresql": POSTGRES}.get(schema_editor.connection.vendor, [])
-    for sql in statements:
-        schema_editor.execute(sql)
+    # The same statements run again after every migrate (see opsdesk/core/dbtriggers.py).
+    from opsdesk.core.dbtriggers import ensure_append_only
+
+    ensure_append_only(schema_editor.connection)
 
 
 def backwards(apps, schema_editor):
