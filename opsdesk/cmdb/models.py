@@ -174,7 +174,6 @@ class CIIdentifier(TenantOwned):
                 fields=["organization", "kind", "value"], name="one_ci_per_identifier"
             )
         ]
-        indexes = [models.Index(fields=["ci"], name="ciid_ci")]
 
     def __str__(self) -> str:
         return f"{self.kind}={self.value}"
@@ -198,9 +197,17 @@ class CISourceRecord(TenantOwned):
 
 
 class Relationship(TenantOwned, ChangeLogged):
-    source = models.ForeignKey(ConfigurationItem, on_delete=models.CASCADE, related_name="outgoing")
-    target = models.ForeignKey(ConfigurationItem, on_delete=models.CASCADE, related_name="incoming")
-    type = models.ForeignKey(RelationshipType, on_delete=models.PROTECT, related_name="+")
+    # No single-column indexes on the ends: (source, target, type) and (target, type) cover
+    # every lookup, and imports write tens of thousands of these rows.
+    source = models.ForeignKey(
+        ConfigurationItem, on_delete=models.CASCADE, related_name="outgoing", db_index=False
+    )
+    target = models.ForeignKey(
+        ConfigurationItem, on_delete=models.CASCADE, related_name="incoming", db_index=False
+    )
+    type = models.ForeignKey(
+        RelationshipType, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     discovered_by = models.CharField(max_length=100, blank=True)
 
     objects = ChangeLoggedQuerySet.as_manager()
