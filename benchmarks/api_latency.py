@@ -28,6 +28,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _common import fresh_postgres_database
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -47,18 +49,6 @@ def opsdesk(env: dict[str, str], *args: str) -> str:
         text=True,
     )
     return out.stdout
-
-
-def fresh_postgres_database(url: str) -> str:
-    """A new, empty database beside the one in `url` (dropped first if a run left it)."""
-    import psycopg
-
-    base, _, name = url.rpartition("/")
-    bench = f"{name or 'opsdesk'}_bench"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{bench}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{bench}"')
-    return f"{base}/{bench}"
 
 
 def wait_until_up(port: int, timeout: float = 30.0) -> None:

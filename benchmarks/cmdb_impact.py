@@ -44,6 +44,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _common import fresh_postgres_database
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT))
@@ -62,18 +64,6 @@ LAYERS = [
 INFRASTRUCTURE = ("server", "k8s_node", "storage", "network_device")
 #: Share of links that reach into another domain.
 CROSS = 0.01
-
-
-def fresh_postgres_database(url: str) -> str:
-    """A new, empty database beside the one in `url` (dropped first if a run left it)."""
-    import psycopg
-
-    base, _, name = url.rpartition("/")
-    bench = f"{name or 'opsdesk'}_bench"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{bench}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{bench}"')
-    return f"{base}/{bench}"
 
 
 def quantiles(values: list[float]) -> dict[str, float]:

@@ -23,19 +23,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from _common import fresh_postgres_database
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = 5000
-
-
-def fresh_postgres_database(url: str) -> str:
-    import psycopg
-
-    base, _, name = url.rpartition("/")
-    bench = f"{name or 'opsdesk'}_bench_import"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{bench}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{bench}"')
-    return f"{base}/{bench}"
 
 
 def kubernetes_list(pods: int, seed: int = 7) -> bytes:
@@ -182,7 +173,7 @@ def main() -> None:
     env = {**os.environ, "OPSDESK_VAR_DIR": var, "SECURE_COOKIES": "false"}
     env.pop("DATABASE_URL", None)
     if args.database_url:
-        env["DATABASE_URL"] = fresh_postgres_database(args.database_url)
+        env["DATABASE_URL"] = fresh_postgres_database(args.database_url, "bench_import")
     subprocess.run(
         [sys.executable, "-m", "opsdesk", "migrate", "--noinput"],
         env=env,
