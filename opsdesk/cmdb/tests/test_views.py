@@ -493,3 +493,17 @@ def test_import_wizard_refuses_bad_input_and_other_organisations(cast):  # type:
     # Auditors read imports but do not start them.
     assert client_for(cast.auditor).get("/cmdb/imports/").status_code == 200
     assert upload(client_for(cast.auditor), CSV).status_code == 403
+
+
+def test_long_lists_page_with_the_filters_kept(cast, client):
+    from opsdesk.cmdb.tests.factories import ci as make_ci
+
+    for i in range(55):
+        make_ci(cast.org_a, f"pod-{i:02d}", "k8s_pod")
+    make_ci(cast.org_a, "not-a-pod", "server")
+    client.force_login(cast.agent)
+    first = client.get("/cmdb/cis/", {"class": "k8s_pod"}).content.decode()
+    assert "Page 1 of 2" in first and 'href="?class=k8s_pod&page=2"' in first
+    second = client.get("/cmdb/cis/", {"class": "k8s_pod", "page": 2}).content.decode()
+    assert "Page 2 of 2" in second and "pod-54" in second and "not-a-pod" not in second
+    assert 'rel="prev"' in second and 'rel="next"' not in second
