@@ -7,8 +7,8 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 
 from opsdesk.accounts.models import ApiToken, Membership, Team, User
-from opsdesk.core.errors import NotFound
 from opsdesk.core.permissions import Action
+from opsdesk.core.selectors import access
 
 
 def teams_for_user(user: Any, action: str = Action.VIEW) -> QuerySet[Team]:
@@ -22,10 +22,7 @@ def teams_for_user(user: Any, action: str = Action.VIEW) -> QuerySet[Team]:
 
 
 def access_team(user: Any, team_id: int) -> Team:
-    team = teams_for_user(user).filter(pk=team_id).first()
-    if team is None:
-        raise NotFound("No team matches the given id.")
-    return team
+    return access(teams_for_user(user), team_id, "team")
 
 
 def my_teams(user: Any) -> QuerySet[Team]:
@@ -41,10 +38,7 @@ def users_for_user(user: Any) -> QuerySet[User]:
 
 
 def access_user(user: Any, user_id: int) -> User:
-    found = users_for_user(user).filter(pk=user_id).first()
-    if found is None:
-        raise NotFound("No user matches the given id.")
-    return found
+    return access(users_for_user(user), user_id, "user")
 
 
 def memberships_for_user(user: Any) -> QuerySet[Membership]:
@@ -52,10 +46,7 @@ def memberships_for_user(user: Any) -> QuerySet[Membership]:
 
 
 def access_membership(user: Any, membership_id: int) -> Membership:
-    found = memberships_for_user(user).filter(pk=membership_id).first()
-    if found is None:
-        raise NotFound("No membership matches the given id.")
-    return found
+    return access(memberships_for_user(user), membership_id, "membership")
 
 
 def tokens_for_user(user: Any) -> QuerySet[ApiToken]:
@@ -63,10 +54,7 @@ def tokens_for_user(user: Any) -> QuerySet[ApiToken]:
 
 
 def access_token(user: Any, token_id: int) -> ApiToken:
-    found = tokens_for_user(user).filter(pk=token_id).first()
-    if found is None:
-        raise NotFound("No token matches the given id.")
-    return found
+    return access(tokens_for_user(user), token_id, "token")
 
 
 def users_in_organization(

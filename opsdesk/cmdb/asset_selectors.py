@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from opsdesk.cmdb.asset_workflows import OUT_OF_SERVICE
 from opsdesk.cmdb.models import HardwareAsset, SoftwareInstallation, SoftwareLicence
-from opsdesk.core.errors import NotFound
 from opsdesk.core.permissions import Action
+from opsdesk.core.selectors import access
 
 #: The windows of the expiring report, in days.
 EXPIRY_WINDOWS = (30, 60, 90)
@@ -25,10 +25,7 @@ def assets_for_user(user: Any, action: str = Action.VIEW) -> QuerySet[HardwareAs
 
 
 def access_asset(user: Any, asset_id: int, action: str = Action.VIEW) -> HardwareAsset:
-    asset = assets_for_user(user, action).filter(pk=asset_id).first()
-    if asset is None:
-        raise NotFound("No hardware asset matches the given id.")
-    return asset
+    return access(assets_for_user(user, action), asset_id, "hardware asset")
 
 
 def filter_assets(
@@ -70,10 +67,7 @@ def licences_for_user(user: Any, action: str = Action.VIEW) -> QuerySet[Software
 
 
 def access_licence(user: Any, licence_id: int, action: str = Action.VIEW) -> SoftwareLicence:
-    licence = licences_for_user(user, action).filter(pk=licence_id).first()
-    if licence is None:
-        raise NotFound("No software licence matches the given id.")
-    return licence
+    return access(licences_for_user(user, action), licence_id, "software licence")
 
 
 def filter_licences(
@@ -106,10 +100,7 @@ def installations_for_user(user: Any, action: str = Action.VIEW) -> QuerySet[Sof
 def access_installation(
     user: Any, installation_id: int, action: str = Action.VIEW
 ) -> SoftwareInstallation:
-    found = installations_for_user(user, action).filter(pk=installation_id).first()
-    if found is None:
-        raise NotFound("No software installation matches the given id.")
-    return found
+    return access(installations_for_user(user, action), installation_id, "software installation")
 
 
 def filter_installations(

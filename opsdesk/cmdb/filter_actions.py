@@ -16,9 +16,10 @@ from django.db.models import QuerySet
 from opsdesk.cmdb.models import SavedFilter
 from opsdesk.core.actions import require, save_validated
 from opsdesk.core.context import acting_as
-from opsdesk.core.errors import FieldError, NotFound, PermissionDenied
+from opsdesk.core.errors import FieldError, PermissionDenied
 from opsdesk.core.models import Organization
 from opsdesk.core.permissions import Action, Role, organization_roles
+from opsdesk.core.selectors import access
 
 #: The filter words of the CI list (the same as ``GET /api/v1/cis``).
 FILTER_KEYS = (
@@ -50,10 +51,7 @@ def saved_filters_for_user(user: Any, organization_id: int) -> QuerySet[SavedFil
 
 
 def access_saved_filter(user: Any, filter_id: int) -> SavedFilter:
-    saved = SavedFilter.objects.restrict(user, Action.VIEW).filter(pk=filter_id).first()
-    if saved is None:
-        raise NotFound("No saved filter matches the given id.")
-    return saved
+    return access(SavedFilter.objects.restrict(user, Action.VIEW), filter_id, "saved filter")
 
 
 @transaction.atomic

@@ -19,9 +19,10 @@ from opsdesk.cmdb.choices import ImportFormat, ImportStatus
 from opsdesk.cmdb.models import ConfigurationItem, ImportJob
 from opsdesk.cmdb.reconcile import reconcile
 from opsdesk.core.actions import require
-from opsdesk.core.errors import FieldError, NotFound
+from opsdesk.core.errors import FieldError
 from opsdesk.core.models import Organization
 from opsdesk.core.permissions import Action
+from opsdesk.core.selectors import access
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,4 @@ def imports_for_user(user: Any) -> QuerySet[ImportJob]:
 
 
 def access_import(user: Any, import_id: int) -> ImportJob:
-    job = imports_for_user(user).filter(pk=import_id).first()
-    if job is None:
-        raise NotFound("No import matches the given id.")
-    return job
+    return access(imports_for_user(user), import_id, "import")

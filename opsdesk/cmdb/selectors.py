@@ -9,8 +9,8 @@ from django.db import connections
 from django.db.models import Q, QuerySet
 
 from opsdesk.cmdb.models import CIClass, ConfigurationItem, Relationship, RelationshipType
-from opsdesk.core.errors import NotFound
 from opsdesk.core.permissions import Action
+from opsdesk.core.selectors import access
 
 
 def cis_for_user(user: Any, action: str = Action.VIEW) -> QuerySet[ConfigurationItem]:
@@ -20,10 +20,7 @@ def cis_for_user(user: Any, action: str = Action.VIEW) -> QuerySet[Configuration
 
 
 def access_ci(user: Any, ci_id: int, action: str = Action.VIEW) -> ConfigurationItem:
-    ci = cis_for_user(user, action).filter(pk=ci_id).first()
-    if ci is None:
-        raise NotFound("No configuration item matches the given id.")
-    return ci
+    return access(cis_for_user(user, action), ci_id, "configuration item")
 
 
 def filter_cis(
@@ -90,10 +87,7 @@ def relationships_for_user(user: Any) -> QuerySet[Relationship]:
 
 
 def access_relationship(user: Any, relationship_id: int) -> Relationship:
-    rel = relationships_for_user(user).filter(pk=relationship_id).first()
-    if rel is None:
-        raise NotFound("No relationship matches the given id.")
-    return rel
+    return access(relationships_for_user(user), relationship_id, "relationship")
 
 
 def ci_classes(user: Any) -> QuerySet[CIClass]:

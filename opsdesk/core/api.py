@@ -294,8 +294,7 @@ def json_method_not_allowed(view: Any, api: Any) -> Any:
     return wrapper
 
 
-def get_or_404(queryset: Any, **lookup: Any) -> Any:
-    obj = queryset.filter(**lookup).first()
-    if obj is None:
-        raise NotFound(f"No {queryset.model._meta.verbose_name} matches the given id.")
-    return obj
+def get_or_404(queryset: Any, pk: Any) -> Any:
+    from opsdesk.core.selectors import access
+
+    return access(queryset, pk, str(queryset.model._meta.verbose_name))

@@ -12,15 +12,21 @@ from opsdesk.core.models import AuditRecord, Organization
 from opsdesk.core.permissions import Action
 
 
+def access(queryset: QuerySet[Any], pk: Any, noun: str) -> Any:
+    """The row `pk` of an already restricted queryset, or NotFound: "does not exist" and "not
+    yours" get the same 404, so ids of other tenants cannot be probed."""
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise NotFound(f"No {noun} matches the given id.")
+    return found
+
+
 def organizations_for_user(user: Any) -> QuerySet[Organization]:
     return Organization.objects.restrict(user, Action.VIEW)
 
 
 def access_organization(user: Any, organization_id: int) -> Organization:
-    org = organizations_for_user(user).filter(pk=organization_id).first()
-    if org is None:
-        raise NotFound("No organisation matches the given id.")
-    return org
+    return access(organizations_for_user(user), organization_id, "organisation")
 
 
 def audit_records(
