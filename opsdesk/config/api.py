@@ -10,12 +10,19 @@ from ninja import NinjaAPI
 
 import opsdesk
 from opsdesk.accounts.routes import me_router, teams_router, tokens_router, users_router
+from opsdesk.catalog.api import router as catalog_router
 from opsdesk.cmdb.api.assets import router as cmdb_assets_router
 from opsdesk.cmdb.api.cis import router as cmdb_cis_router
 from opsdesk.cmdb.api.imports import router as cmdb_imports_router
 from opsdesk.core.api import AUTH, OpsDeskParser, install_error_handlers, json_method_not_allowed
 from opsdesk.core.routes import audit_router, health_router
 from opsdesk.core.routes import router as organizations_router
+from opsdesk.knowledge.api import router as knowledge_router
+from opsdesk.notify.api import router as notify_router
+from opsdesk.portal.api import router as surveys_router
+from opsdesk.problems.api import router as problems_router
+from opsdesk.servicedesk.api.incidents import router as incidents_router
+from opsdesk.servicedesk.api.major import router as major_router
 
 
 class OpsDeskAPI(NinjaAPI):
@@ -61,5 +68,12 @@ for router in (
     cmdb_cis_router,
     cmdb_imports_router,
     cmdb_assets_router,
+    incidents_router,
+    major_router,
+    problems_router,
+    knowledge_router,
+    catalog_router,
+    surveys_router,
+    notify_router,
 ):
     api.add_router("", router)

@@ -36,6 +36,12 @@ INSTALLED_APPS = [
     "opsdesk.core",
     "opsdesk.accounts",
     "opsdesk.cmdb",
+    "opsdesk.problems",
+    "opsdesk.servicedesk",
+    "opsdesk.catalog",
+    "opsdesk.knowledge",
+    "opsdesk.portal",
+    "opsdesk.notify",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,12 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("metrics", metrics_view, name="metrics"),
     path("cmdb/", include("opsdesk.cmdb.urls")),
+    path("desk/", include("opsdesk.servicedesk.urls")),
+    path("problems/", include("opsdesk.problems.urls")),
+    path("kb/", include("opsdesk.knowledge.urls")),
+    path("catalog/", include("opsdesk.catalog.urls")),
+    path("portal/", include("opsdesk.portal.urls")),
+    path("notifications/", include("opsdesk.notify.urls")),
     path("", include("opsdesk.accounts.urls")),
     path("", include("opsdesk.core.urls")),
 ]

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models.fields.files import FieldFile
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.dispatch import receiver
 
@@ -25,8 +26,15 @@ def _audited_fields(instance: models.Model) -> list[models.Field]:
     return [f for f in instance._meta.concrete_fields if f.name not in exclude]
 
 
+class _AuditEncoder(DjangoJSONEncoder):
+    def default(self, o: Any) -> Any:
+        if isinstance(o, FieldFile):
+            return o.name or None  # the stored path, never the content
+        return super().default(o)
+
+
 def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    return json.loads(json.dumps(value, cls=_AuditEncoder))
 
 
 def _copy_json(value: Any) -> Any:

@@ -380,6 +380,37 @@ def _ci_rows(cast: Cast) -> None:
     _b_ci_pair(cast)
 
 
+# --- Contributions of other apps ------------------------------------------------------------------
+# An app adds its operations in ``opsdesk/<app>/tests/api_access.py`` with any of the same
+# tables (OPERATIONS, PATH_PARAMETERS, BODIES, CREATE_IN_B, REPORTS, LISTS, LIST_DATA), so
+# that apps built side by side never edit this file at the same time.
+
+
+def _merge_contributions() -> None:
+    import importlib
+    import pkgutil
+
+    import opsdesk
+
+    for info in pkgutil.iter_modules(opsdesk.__path__):
+        try:
+            module = importlib.import_module(f"opsdesk.{info.name}.tests.api_access")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith(f"opsdesk.{info.name}.tests"):
+                continue
+            raise
+        for table in (OPERATIONS, PATH_PARAMETERS, BODIES, CREATE_IN_B, REPORTS, LISTS):
+            name = next(k for k, v in globals().items() if v is table and k.isupper())
+            extra = getattr(module, name, {})
+            clash = set(extra) & set(table)
+            assert not clash, f"{module.__name__}.{name} redefines {sorted(clash)}"
+            table.update(extra)
+        LIST_DATA.extend(getattr(module, "LIST_DATA", []))
+
+
+_merge_contributions()
+
+
 def roles_of_a(cast: Cast) -> dict[str, User]:
     return {
         "requester": cast.requester,
