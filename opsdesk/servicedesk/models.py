@@ -72,6 +72,9 @@ class ServiceDeskSettings(TenantOwned, ChangeLogged):
     default_team = models.ForeignKey(
         "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    auto_declare_p1 = models.BooleanField(
+        default=True, help_text="A P1 incident is declared a major incident automatically."
+    )
 
     objects = ChangeLoggedQuerySet.as_manager()
     role_actions: ClassVar[dict[str, frozenset[str]]] = CONFIG_ROLE_ACTIONS
