@@ -44,7 +44,7 @@ class Mailbox:
 
     messages: list[Received] = field(default_factory=list)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.original_content, policy=policy.default)
         self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 OK"
@@ -96,7 +96,7 @@ def webhook_server() -> Iterator[Hook]:
     hook = Hook(url="")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             body = json.loads(self.rfile.read(length) or b"null")
             hook.posts.append((self.path, body))

@@ -12,7 +12,7 @@ from opsdesk.core.testing.factories import member
 from opsdesk.notify import actions as notify_actions
 from opsdesk.notify.choices import Event, NotificationStatus
 from opsdesk.notify.delivery import retry_due, send
-from opsdesk.notify.models import ChatWebhook, Notification
+from opsdesk.notify.models import Notification
 from opsdesk.notify.tests.servers import smtp_server, webhook_server
 from opsdesk.servicedesk import actions as sd
 from opsdesk.servicedesk.models import ServiceDeskSettings
