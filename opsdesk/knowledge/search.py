@@ -29,6 +29,7 @@ from typing import Any
 
 import nh3
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import QuerySet
 from django.utils.html import escape
@@ -163,14 +164,22 @@ def fts5_query(q: str, any_word: bool = False) -> str:
     return expression
 
 
+def _subquery(qs: QuerySet) -> tuple[str, tuple[Any, ...]]:
+    """SQL selecting the ids of `qs` (a subquery that matches nothing if `qs` cannot)."""
+    try:
+        return qs.values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return "SELECT NULL WHERE 0", ()
+
+
 def _search_sqlite(
     q: str, work: QuerySet, live: QuerySet, limit: int, any_word: bool
 ) -> list[tuple[int, str, float, str, str]]:
     expression = fts5_query(q, any_word)
     if not expression:
         return []
-    work_sql, work_params = work.values("pk").query.sql_with_params()
-    live_sql, live_params = live.values("pk").query.sql_with_params()
+    work_sql, work_params = _subquery(work)
+    live_sql, live_params = _subquery(live)
     weights = ", ".join(str(w) for w in SQLITE_WEIGHTS)
     sql = f"""
         SELECT rowid, bm25({FTS_TABLE}, {weights}) AS score,
