@@ -21,6 +21,7 @@ from opsdesk.knowledge.api import router as knowledge_router
 from opsdesk.notify.api import router as notify_router
 from opsdesk.portal.api import router as surveys_router
 from opsdesk.problems.api import router as problems_router
+from opsdesk.servicedesk.api.config import router as servicedesk_config_router
 from opsdesk.servicedesk.api.incidents import router as incidents_router
 from opsdesk.servicedesk.api.major import router as major_router
 
@@ -70,6 +71,7 @@ for router in (
     cmdb_assets_router,
     incidents_router,
     major_router,
+    servicedesk_config_router,
     problems_router,
     knowledge_router,
     catalog_router,

@@ -232,6 +232,9 @@ def create_incident(
                 data=_assignment_data(None, None, assignment_group, assignee),
                 at=incident.opened_at,
             )
+        from opsdesk.servicedesk.major import auto_declare
+
+        auto_declare(acting_user, incident)
     return incident
 
 
@@ -275,6 +278,9 @@ def update_incident(*, acting_user: Any, incident: Incident, **changes: Any) -> 
     with acting_as(acting_user):
         save_validated(incident)
         timeline.record(incident, ActivityKind.FIELD, actor=acting_user, data={"changes": changed})
+        from opsdesk.servicedesk.major import auto_declare
+
+        auto_declare(acting_user, incident)
     return incident
 
 
