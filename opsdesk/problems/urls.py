@@ -1,3 +1,5 @@
-"""URL patterns are added by the app as its pages are built."""
+"""Pages of problem management, mounted at /problems/."""
 
-urlpatterns: list = []
+from opsdesk.problems.views import urlpatterns
+
+__all__ = ["urlpatterns"]
