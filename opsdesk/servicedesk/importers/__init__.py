@@ -1,0 +1,1 @@
+"""Importers of incidents from other service desks (see `servicenow`)."""
