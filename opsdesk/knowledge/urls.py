@@ -1,3 +1,5 @@
-"""URL patterns are added by the app as its pages are built."""
+"""The knowledge base pages, mounted at /kb/."""
 
-urlpatterns: list = []
+from opsdesk.knowledge.views import urlpatterns
+
+__all__ = ["urlpatterns"]
