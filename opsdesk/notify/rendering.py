@@ -202,3 +202,14 @@ def render(
     except Exception:
         builtin = DEFAULTS[(event, channel)]
         return render_string(builtin.subject, context), render_string(builtin.body, context)
+
+
+def preview(subject: str, body: str) -> dict[str, Any]:
+    """The sample rendering of a template being edited, and what is wrong with it."""
+    errors = validate(subject, body)
+    out = {"subject": "", "body": "", "errors": errors}
+    if "subject" not in errors:
+        out["subject"] = render_string(subject, SAMPLE_CONTEXT)
+    if "body" not in errors:
+        out["body"] = render_string(body, SAMPLE_CONTEXT)
+    return out
