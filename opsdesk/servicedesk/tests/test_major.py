@@ -290,3 +290,59 @@ class TestMajorApi(ApiTest):
         api = self.as_user(c.requester)
         assert_error(api.post(f"/incidents/{incident.pk}/declare-major", {}), 403)
         assert api.get("/major-incidents").json()["items"] == []
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+class TestMajorPages:
+    @pytest.fixture(autouse=True)
+    def _setup(self, cast, client):
+        self.cast = cast
+        self.client = client
+        client.force_login(cast.agent)
+
+    def test_list_shows_open_major_incidents(self):
+        c = self.cast
+        incident = _major(c, title="Core switch down")
+        _incident(c, title="Ordinary one")
+        resp = self.client.get("/desk/major/")
+        assert resp.status_code == 200
+        html = resp.content.decode()
+        assert "Core switch down" in html and "Ordinary one" not in html
+        assert f"/desk/major/{incident.pk}/" in html
+
+    def test_requester_is_refused(self):
+        self.client.force_login(self.cast.requester)
+        assert self.client.get("/desk/major/").status_code == 403
+
+    def test_page_forms_attach_communicate_review(self):
+        c = self.cast
+        incident = _major(c, title="Core switch down")
+        child = _incident(c, title="No network on floor 3")
+        base = f"/desk/major/{incident.pk}/"
+        resp = self.client.get(base)
+        assert resp.status_code == 200
+        assert f"/desk/incidents/{incident.pk}/" in resp.content.decode()
+        resp = self.client.post(f"{base}children/", {"number": "INC9999999"})
+        assert resp.status_code == 422 and "No incident INC9999999 here." in resp.content.decode()
+        resp = self.client.post(f"{base}children/", {"number": child.number.lower()})
+        assert resp.status_code == 302
+        assert Incident.objects.get(pk=child.pk).parent_id == incident.pk
+        resp = self.client.post(
+            f"{base}communications/",
+            {"audience": "customers", "channel": "status page", "body": "Engineers on site"},
+        )
+        assert resp.status_code == 302
+        resp = self.client.post(
+            f"{base}review/",
+            {"state": "completed", "summary": "", "root_cause": ""},
+        )
+        assert resp.status_code == 422  # a new review is a draft; completed is two steps away
+        resp = self.client.post(f"{base}review/", {"state": "draft", "summary": "Switch died"})
+        assert resp.status_code == 302
+        resp = self.client.post(f"{base}review/actions/", {"description": "Spare switch on site"})
+        assert resp.status_code == 302
+        page = self.client.get(base).content.decode()
+        assert "Engineers on site" in page and "Spare switch on site" in page
+        assert child.number in page
