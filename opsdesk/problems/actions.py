@@ -491,22 +491,27 @@ def create_known_error_from_problem(
     state: str = KnownErrorState.PUBLISHED,
 ) -> KnownError:
     """A known error copying the problem's root cause and workaround; its CIs default to the
-    problem's CI and the CIs of its linked incidents."""
+    problem's CI and the CIs of its linked incidents, its symptoms to the incidents' titles."""
     require(acting_user, KnownError, Action.ADD, problem.organization_id)
     if problem.state == ProblemState.CANCELLED:
         raise Conflict(f"{problem.number} is cancelled.", field="state")
     if not (problem.workaround or "").strip():
         raise FieldError({"workaround": f"Write {problem.number}'s workaround first."})
+    incidents = list(problem.incidents.select_related("ci").order_by("pk"))
     if cis is None:
         found = [problem.ci] if problem.ci_id else []
-        found += [i.ci for i in problem.incidents.select_related("ci") if i.ci_id]
+        found += [i.ci for i in incidents if i.ci_id]
         cis = found
+    if not (symptoms or "").strip():
+        # What the users reported is what the next user will report: the incidents' titles.
+        reported = list(dict.fromkeys(i.title for i in incidents))
+        symptoms = "\n".join(reported) if reported else problem.description
     return create_known_error(
         acting_user=acting_user,
         organization=problem.organization,
         title=(title or "").strip() or problem.title,
         workaround=problem.workaround,
-        symptoms=symptoms or problem.description,
+        symptoms=symptoms,
         root_cause=problem.root_cause,
         state=state,
         problem=problem,

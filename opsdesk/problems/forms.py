@@ -69,6 +69,8 @@ class ProblemForm(_AssignmentMixin):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     priority = forms.TypedChoiceField(coerce=int, choices=PRIORITIES, initial=3)
 
+    field_order = ["title", "description", "priority", "assignment_group", "assignee"]
+
 
 class RaiseProblemForm(ProblemForm):
     incidents = forms.CharField(

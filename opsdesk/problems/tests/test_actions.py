@@ -249,6 +249,7 @@ def test_known_error_from_problem_copies_cause_workaround_and_cis(cast):
         prb,
     )
     assert list(ke.cis.all()) == [db]
+    assert ke.symptoms == inc.title  # what users reported
     assert "link" in _kinds("problem", prb.pk)
     assert _kinds("known_error", ke.pk) == ["created"]
 
