@@ -158,6 +158,10 @@ def _populate(org: Organization, spec: DemoOrg, platform: User) -> None:
     from opsdesk.cmdb.demo import load_cmdb_demo
 
     load_cmdb_demo(organization=org, acting_user=admin)
+    # The service desk: months of incidents, then the other desk apps' demo rows.
+    from opsdesk.servicedesk.demo import load_servicedesk_demo
+
+    load_servicedesk_demo(organization=org, acting_user=admin, people=users)
     # A little history so the audit log reads like a working week.
     from opsdesk.accounts.models import Team
 
