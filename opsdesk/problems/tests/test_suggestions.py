@@ -157,3 +157,26 @@ def test_the_link_button_refuses_other_organisations_and_requesters(cast):
     assert resp.status_code == 403
     inc.refresh_from_db()
     assert inc.known_error is None
+
+
+def test_the_incident_page_shows_the_panel_and_link_comes_back_to_it(cast):
+    db = ci(cast.org_a, "db-07", "database")
+    ke = known_error(cast, title="Archive log full", cis=[db])
+    inc = incident(cast, title="Payments fail", ci=db)
+    client = Client()
+    client.force_login(cast.agent)
+    page = client.get(f"/desk/incidents/{inc.pk}/").content.decode()
+    assert "Suggested known errors" in page and "same CI db-07" in page
+    assert f'<input type="hidden" name="known_error" value="{ke.pk}">' in page
+    resp = client.post(
+        f"/problems/incidents/{inc.pk}/known-error/", {"known_error": ke.pk}, follow=True
+    )
+    page = resp.content.decode()
+    assert resp.redirect_chain[-1][0] == f"/desk/incidents/{inc.pk}/"
+    assert f"{ke.number} linked to {inc.number}" in page
+    assert "Known error:</strong>" in page
+    requester_page = Client()
+    requester_page.force_login(cast.requester)
+    own = incident(cast, title="Payments fail", ci=db, user=cast.requester)
+    page = requester_page.get(f"/desk/incidents/{own.pk}/").content.decode()
+    assert "Suggested known errors" not in page and ke.number not in page
