@@ -272,14 +272,14 @@ def task_list(request: HttpRequest) -> HttpResponse:
     if not has_permission(user, FulfilmentTask, Action.VIEW, org.pk):
         raise DjangoPermissionDenied("Fulfilment tasks are for agents.")
     scope = request.GET.get("scope", "teams")
-    state = request.GET.get("state", "open")
+    state = request.GET.get("state", "active")
     qs = selectors.tasks_for_user(
         user,
         organization=org.pk,
         mine=scope == "mine",
         my_teams=scope == "teams",
         state=state if state in TaskState.values else None,
-        open_only=state == "open",
+        open_only=state == "active",
     )
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     querystring = request.GET.copy()
