@@ -67,9 +67,15 @@ def search_vector() -> Any:
     )
 
 
-def marked(text: str | None) -> SafeString:
-    """Escape `text` and turn the database's markers into <mark> elements."""
+_MARKUP = re.compile(r"(?m)^\s{0,3}(?:#{1,6}|[-*+]|\d+\.|>)\s+|\*\*|__|`|\|")
+
+
+def marked(text: str | None, *, markdown: bool = False) -> SafeString:
+    """Escape `text` and turn the database's markers into <mark> elements; ``markdown``
+    drops the Markdown punctuation of a body snippet (#, **, `, |) and folds whitespace."""
     text = (text or "").replace(OPEN + CLOSE, "")
+    if markdown:
+        text = " ".join(_MARKUP.sub(" ", text).split())
     html = escape(text).replace(OPEN, "<mark>").replace(CLOSE, "</mark>")
     # The markers come in pairs from the database; nh3 closes any that text broke.
     return mark_safe(nh3.clean(html, tags={"mark"}, attributes={}))  # noqa: S308
@@ -118,7 +124,7 @@ def search(
         [h[0] for h in hits]
     )
     return [
-        SearchHit(articles[aid], rank, marked(title), marked(snippet), layer)
+        SearchHit(articles[aid], rank, marked(title), marked(snippet, markdown=True), layer)
         for aid, layer, rank, title, snippet in hits
         if aid in articles
     ]
@@ -128,6 +134,144 @@ def search(
 
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(-?)(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+
+#: PostgreSQL's ``english`` stop words (Snowball): dropped from suggestions on SQLite too,
+#: so that "every" or "when" in an incident title does not suggest unrelated articles.
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+    ]
+)
+
+
+def suggestion_words(q: str) -> list[str]:
+    """The words of `q` worth matching on their own (no stop words, no single letters)."""
+    words = [w for w in _WORD.findall(q) if len(w) > 1 and w.lower() not in STOP_WORDS]
+    return list(dict.fromkeys(words))[:MAX_WORDS]
 
 
 def fts5_query(q: str, any_word: bool = False) -> str:
@@ -154,7 +298,7 @@ def fts5_query(q: str, any_word: bool = False) -> str:
         else:
             positives.append(term)
     if any_word:
-        positives = [" OR ".join(f'"{w}"' for w in _WORD.findall(q)[:MAX_WORDS])]
+        positives = [" OR ".join(f'"{w}"' for w in suggestion_words(q))]
         negatives = []
     if not positives or not positives[0]:
         return ""
@@ -262,13 +406,12 @@ def _pg_annotated(qs: QuerySet, query: SearchQuery) -> QuerySet:
 def _search_postgres(
     q: str, work: QuerySet, live: QuerySet, limit: int, any_word: bool
 ) -> list[tuple[int, str, float, str, str]]:
-    words = _WORD.findall(q)
+    words = suggestion_words(q) if any_word else _WORD.findall(q)
     if not words:
         return []
     if any_word:
         query = functools.reduce(
-            operator.or_,
-            [SearchQuery(w, search_type="plain", config=CONFIG) for w in words[:MAX_WORDS]],
+            operator.or_, [SearchQuery(w, search_type="plain", config=CONFIG) for w in words]
         )
     else:
         query = SearchQuery(q, search_type="websearch", config=CONFIG)
