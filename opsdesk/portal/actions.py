@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from opsdesk.core.context import acting_as
 from opsdesk.core.errors import Conflict, FieldError, PermissionDenied
+from opsdesk.core.permissions import Action, has_permission
 from opsdesk.portal.models import Survey
 from opsdesk.servicedesk import timeline
 from opsdesk.servicedesk.choices import ActivityKind
@@ -42,9 +43,13 @@ def send_survey(subject: Any, *, at: Any = None) -> Survey | None:
 
 
 @transaction.atomic
-def answer_survey(*, acting_user: Any, survey: Survey, rating: Any, comment: str = "") -> Survey:
+def answer_survey(
+    *, acting_user: Any, survey: Survey, rating: Any, comment: str = "", at: Any = None
+) -> Survey:
     """The requester rates the ticket 1-5 with an optional comment, once."""
-    if survey.requester_id != getattr(acting_user, "pk", None):
+    if survey.requester_id != getattr(acting_user, "pk", None) or not has_permission(
+        acting_user, Survey, Action.VIEW, survey.organization_id
+    ):
         raise PermissionDenied("Only the requester answers this survey.")
     survey = Survey.objects.select_for_update().get(pk=survey.pk)
     if survey.answered_at is not None:
@@ -60,7 +65,7 @@ def answer_survey(*, acting_user: Any, survey: Survey, rating: Any, comment: str
     if errors:
         raise FieldError(errors)
     subject = timeline.subject_model(survey.subject_type)._base_manager.get(pk=survey.subject_id)
-    now = timezone.now()
+    now = min(at, timezone.now()) if at is not None else timezone.now()
     with acting_as(acting_user):
         survey.rating = rating
         survey.comment = comment
