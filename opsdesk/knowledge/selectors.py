@@ -51,7 +51,7 @@ def filter_articles(
         qs = qs.filter(state=state)
     if tag:
         # JSON "contains" is not supported on SQLite: match the quoted element in the text.
-        qs = qs.filter(tags__icontains=f'"{tag}"')
+        qs = qs.filter(tags__icontains=f'"{tag.strip().lower()}"')
     if owner is not None:
         qs = qs.filter(owner_id=owner)
     if service is not None:

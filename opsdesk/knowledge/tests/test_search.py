@@ -153,3 +153,20 @@ def test_the_database_index_exists():
                 "('kb_article_search', 'kb_version_search')"
             )
         assert cursor.fetchall()
+
+
+def test_postgres_queries_use_the_gin_expression_index(cast):
+    """The index is on the very expression the search builds (else it is never used)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only")
+    from django.contrib.postgres.search import SearchQuery
+
+    from opsdesk.knowledge.models import Article, ArticleVersion
+    from opsdesk.knowledge.search import CONFIG, search_vector
+
+    query = SearchQuery("vpn", search_type="websearch", config=CONFIG)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    for model, index in ((Article, "kb_article_search"), (ArticleVersion, "kb_version_search")):
+        plan = model.objects.annotate(search=search_vector()).filter(search=query).explain()
+        assert index in plan, plan
