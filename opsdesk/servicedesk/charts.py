@@ -34,8 +34,8 @@ def trend_chart(
     points: Sequence[dict[str, Any]],
     *,
     title: str,
-    width: int = 760,
-    height: int = 280,
+    width: int = 1100,
+    height: int = 300,
     bars: Sequence[tuple[str, str, str]] = (
         ("opened", "Opened", "bar-opened"),
         ("resolved", "Resolved", "bar-resolved"),

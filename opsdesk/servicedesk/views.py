@@ -244,7 +244,9 @@ def _sort_links(querystring: Any, current: str) -> dict[str, dict[str, str]]:
         elif current == f"-{key}":
             new, state = key, "descending"
         else:
-            new, state = (key if key in ("priority", "number") else f"-{key}"), "none"
+            # First click: highest priority, lowest number, oldest (largest age), most
+            # recently updated.
+            new, state = (f"-{key}" if key == "updated" else key), "none"
         qs = querystring.copy()
         qs["sort"] = new
         qs.pop("page", None)
@@ -671,6 +673,18 @@ def story(activity: Activity) -> dict[str, Any]:
         )
         if data.get("quarantined"):
             text += ", kept in quarantine for review"
+    elif kind == ActivityKind.MAJOR:
+        event = data.get("event", "")
+        text = {
+            "declared": f"{who} declared it a major incident",
+            "manager": f"{who} made {data.get('manager') or 'nobody'} the major-incident manager",
+            "child_attached": f"{who} attached {data.get('child', 'an incident')} as a child",
+            "attached_to": f"{who} attached it to major incident {data.get('parent', '')}",
+            "child_detached": f"{who} detached {data.get('child', 'an incident')}",
+            "detached_from": f"{who} detached it from major incident {data.get('parent', '')}",
+        }.get(event, f"{who} updated the major incident")
+    elif kind == ActivityKind.COMMUNICATION:
+        text = f"{who} sent a stakeholder update"
     elif kind == ActivityKind.WATCHER:
         person = data.get("user", "someone")
         if data.get("user_id") == activity.actor_id:

@@ -146,11 +146,14 @@
       var panel = document.querySelector("[data-resolve-panel]");
       if (panel) {
         panel.open = true;
-        panel.scrollIntoView({ block: "center" });
-        var first = panel.querySelector("select, textarea, input");
-        if (first) {
-          first.focus();
-        }
+        // The opened content is laid out on the next frame; focus it then.
+        window.requestAnimationFrame(function () {
+          panel.scrollIntoView({ block: "center" });
+          var first = panel.querySelector("select, textarea, input:not([type=hidden])");
+          if (first) {
+            first.focus();
+          }
+        });
       }
     },
   };
