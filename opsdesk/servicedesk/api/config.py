@@ -8,7 +8,7 @@ from ninja.pagination import paginate
 
 from opsdesk.accounts.models import Team
 from opsdesk.core.api import ERROR_RESPONSES, Paginated
-from opsdesk.core.errors import FieldError
+from opsdesk.core.errors import FieldError, PermissionDenied
 from opsdesk.core.permissions import Action, has_permission
 from opsdesk.core.selectors import access, access_organization
 from opsdesk.servicedesk import config_actions
@@ -28,8 +28,6 @@ router = Router(tags=["Service desk configuration"])
 def _settings(user: Any, organization_id: int) -> ServiceDeskSettings:
     org = access_organization(user, organization_id)
     if not has_permission(user, ServiceDeskSettings, Action.VIEW, org.pk):
-        from opsdesk.core.errors import PermissionDenied
-
         raise PermissionDenied("You may not read the service-desk settings.")
     return ServiceDeskSettings.for_org(org.pk)
 

@@ -39,7 +39,13 @@ from opsdesk.servicedesk.api.schemas import (
     WorkflowOut,
 )
 from opsdesk.servicedesk.choices import SubjectType
-from opsdesk.servicedesk.models import Attachment, Category, Incident, Watcher
+from opsdesk.servicedesk.models import (
+    Attachment,
+    Category,
+    Incident,
+    ServiceDeskSettings,
+    Watcher,
+)
 from opsdesk.servicedesk.selectors import IncidentFilter
 from opsdesk.servicedesk.workflows import INCIDENT
 
@@ -376,8 +382,6 @@ def add_attachment(  # type: ignore[no-untyped-def]
         raise FieldError({name: "Unknown field." for name in unknown})
     if file is None:
         raise FieldError({"file": "Upload a file (multipart/form-data, field 'file')."})
-    from opsdesk.servicedesk.models import ServiceDeskSettings
-
     limit = ServiceDeskSettings.for_org(incident.organization_id).attachment_max_bytes
     if file.size is not None and file.size > limit:
         raise FieldError({"file": f"The file is {file.size:,} bytes; the limit is {limit:,}."})
