@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from opsdesk.notify.inbound import receive
 
@@ -23,11 +23,13 @@ MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
 def _store(raw: bytes, mail_from: str, rcpt_to: list[str]) -> int:
+    """Runs in an executor thread: its database connection is closed after each message, so
+    no idle connection is left behind in a pool thread."""
     close_old_connections()
     try:
         return receive(raw, mail_from=mail_from, rcpt_to=rcpt_to).pk
     finally:
-        close_old_connections()
+        connection.close()
 
 
 class DeskHandler:
