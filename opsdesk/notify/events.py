@@ -37,7 +37,7 @@ from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 
 from opsdesk.accounts.models import Membership, Team, User
-from opsdesk.core.permissions import Action, has_permission
+from opsdesk.core.permissions import Action, has_permission, organization_roles
 from opsdesk.notify.choices import Event, NotificationStatus, PreferenceChannel, TemplateChannel
 from opsdesk.notify.models import ChatWebhook, Notification, NotificationPreference
 from opsdesk.notify.rendering import render
@@ -45,6 +45,10 @@ from opsdesk.servicedesk.choices import ActivityKind, IncidentState
 from opsdesk.servicedesk.models import Activity, ServiceDeskSettings, Watcher
 
 logger = logging.getLogger(__name__)
+
+
+def is_requester_only(user: User, organization_id: int) -> bool:
+    return not user.is_superuser and organization_roles(user).get(organization_id) == "requester"
 
 
 def event_for(activity: Activity) -> str | None:
@@ -60,7 +64,11 @@ def event_for(activity: Activity) -> str | None:
     if kind == ActivityKind.STATE:
         to = (activity.data or {}).get("to")
         return Event.RESOLVED if to == IncidentState.RESOLVED else Event.STATE_CHANGED
-    if kind == ActivityKind.APPROVAL and _approver_ids(activity):
+    if (
+        kind == ActivityKind.APPROVAL
+        and (activity.data or {}).get("event", "requested") == "requested"
+        and _approver_ids(activity)
+    ):
         return Event.APPROVAL
     return None
 
@@ -180,29 +188,30 @@ def _final_filter(event: str, activity: Activity, found: Recipients) -> Recipien
     return Recipients(users=users, addresses=addresses)
 
 
-def ticket_url(subject_type: str, subject_id: int) -> str:
+#: url name of each ticket's page for agents, and in the requester portal.
+DESK_PAGES = {
+    "incident": "desk-incident",
+    "request": "catalog-request",
+    "problem": "problem-detail",
+    "known_error": "known-error-detail",
+    "article": "kb-article",
+}
+PORTAL_PAGES = {"incident": "portal-incident", "request": "portal-request"}
+
+
+def ticket_url(subject_type: str, subject_id: int, *, portal: bool = False) -> str:
+    """The absolute link to a ticket: the agent page, or the portal page for requesters."""
     base = getattr(settings, "SITE_URL", "").rstrip("/")
-    names = {
-        "incident": "desk-incident",
-        "request": "catalog-request",
-        "problem": "problem-detail",
-        "known_error": "known-error-detail",
-        "article": "kb-article",
-    }
-    path = ""
-    name = names.get(subject_type)
-    if name:
+    names = [PORTAL_PAGES.get(subject_type)] if portal else []
+    names.append(DESK_PAGES.get(subject_type))
+    for name in names:
+        if not name:
+            continue
         try:
-            path = reverse(name, args=[subject_id])
+            return f"{base}{reverse(name, args=[subject_id])}"
         except NoReverseMatch:
-            path = ""
-    if not path:
-        path = {
-            "incident": f"/desk/incidents/{subject_id}/",
-            "request": f"/catalog/requests/{subject_id}/",
-            "problem": f"/problems/{subject_id}/",
-        }.get(subject_type, f"/desk/{subject_type}/{subject_id}/")
-    return f"{base}{path}"
+            continue
+    return f"{base}/desk/{subject_type}/{subject_id}/"
 
 
 def context_for(activity: Activity, subject: Any) -> dict[str, str]:
@@ -269,9 +278,13 @@ def plan(activity: Activity) -> list[Notification]:
         (u, u.email, str(u)) for u in recipients.users if wants(prefs, u, PreferenceChannel.EMAIL)
     ] + [(None, address, address) for address in recipients.addresses]
     for user, address, name in mail_to:
-        subject_line, body = render(
-            org_id, event, TemplateChannel.EMAIL, {**context, "recipient": name}
-        )
+        portal = user is None or is_requester_only(user, org_id)
+        personal = {
+            **context,
+            "recipient": name,
+            "url": ticket_url(activity.subject_type, activity.subject_id, portal=portal),
+        }
+        subject_line, body = render(org_id, event, TemplateChannel.EMAIL, personal)
         rows.append(
             Notification(
                 **common,

@@ -48,6 +48,8 @@ def test_new_incident_acknowledges_the_requester_and_tells_the_assignee(
     assert len(ack) == 1
     assert ack[0]["Subject"] == f"[{incident.number}] We received your request: {incident.title}"
     assert incident.number in ack[0].get_content()
+    # A requester gets the portal's page of the ticket, an agent the desk's.
+    assert f"https://opsdesk.example/portal/incidents/{incident.pk}/" in ack[0].get_content()
     assert ack[0]["Auto-Submitted"] == "auto-generated"
     assert ack[0]["X-OpsDesk-Loop"] == "acme-africa"
     sent = Notification.objects.get(recipient=cast.requester, event=Event.CREATED)
@@ -135,6 +137,31 @@ def test_preferences_and_inactive_users_are_respected(
     with django_capture_on_commit_callbacks(execute=True):
         sd.add_comment(acting_user=cast.agent, subject=incident, body="Anyone there?")
     assert mailbox.to("requester@a.test") == []
+
+
+def test_an_approval_request_goes_to_the_approvers(
+    cast, mailbox, django_capture_on_commit_callbacks
+):
+    from opsdesk.servicedesk import timeline
+
+    incident = _incident(cast, django_capture_on_commit_callbacks)
+    mailbox.messages.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        timeline.record(
+            incident,
+            "approval",
+            actor=cast.agent,
+            public=True,
+            body="Manager approval: asked Mandla Manager.",
+            data={"event": "requested", "approver_ids": [cast.manager.pk]},
+        )
+        timeline.record(
+            incident, "approval", actor=cast.manager, data={"event": "approved", "approver_ids": []}
+        )
+    assert [r.rcpt_tos for r in mailbox.messages] == [["manager@a.test"]]
+    assert (
+        mailbox.messages[0].message["Subject"].startswith(f"[{incident.number}] Approval requested")
+    )
 
 
 def test_someone_without_an_account_is_mailed_at_their_address(
