@@ -302,7 +302,7 @@ def plan(activity: Activity) -> list[Notification]:
     ]
     if hooks:
         named = [str(u) for u in recipients.users if wants(prefs, u, PreferenceChannel.CHAT)]
-        text, _ = render(org_id, event, TemplateChannel.CHAT, context)
+        _, text = render(org_id, event, TemplateChannel.CHAT, context)  # chat: the body
         facts = {
             "number": context["number"],
             "title": context["title"],

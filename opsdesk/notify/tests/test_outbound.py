@@ -332,3 +332,27 @@ def test_failed_mail_gives_up_after_five_attempts_until_retried_by_hand(
     row.refresh_from_db()
     assert row.attempts == 6 and row.status == NotificationStatus.FAILED
     assert send(row.pk) == NotificationStatus.FAILED
+
+
+def test_an_organisations_chat_wording_is_posted(cast, mailbox, django_capture_on_commit_callbacks):
+    notify_actions.save_template(
+        acting_user=cast.admin,
+        organization=cast.org_a,
+        event="created",
+        channel="chat",
+        subject="",
+        body=":rotating_light: {{ number }} from {{ actor }}",
+    )
+    with webhook_server() as hook:
+        notify_actions.create_webhook(
+            acting_user=cast.admin,
+            organization=cast.org_a,
+            name="Slack",
+            kind="slack",
+            url=f"{hook.url}/s",
+            events=["created"],
+        )
+        incident = _incident(cast, django_capture_on_commit_callbacks)
+        assert [b["text"] for b in hook.bodies("/s")] == [
+            f":rotating_light: {incident.number} from Mandla Manager"
+        ]
