@@ -35,7 +35,7 @@ def trend_chart(
     *,
     title: str,
     width: int = 1100,
-    height: int = 300,
+    height: int = 260,
     bars: Sequence[tuple[str, str, str]] = (
         ("opened", "Opened", "bar-opened"),
         ("resolved", "Resolved", "bar-resolved"),

@@ -500,6 +500,12 @@ def htmx_assignees(request: HttpRequest) -> HttpResponse:
     return _options([(u.pk, str(u)) for u in team_members(team)])
 
 
+def _priority_name(priority: int | None) -> str:
+    """ "Critical" for 1: the chip already says P1."""
+    label = dict(Priority.choices).get(priority, "")
+    return label.split(" - ", 1)[-1]
+
+
 @desk_view
 def htmx_priority(request: HttpRequest) -> HttpResponse:
     impact = _int(request.GET.get("impact"))
@@ -512,7 +518,7 @@ def htmx_priority(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "servicedesk/_priority_preview.html",
-        {"priority": priority, "label": dict(Priority.choices).get(priority, "")},
+        {"priority": priority, "label": _priority_name(priority)},
     )
 
 
@@ -582,7 +588,7 @@ def incident_new(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "priority": priority,
-            "priority_label": dict(Priority.choices).get(priority, ""),
+            "priority_label": _priority_name(priority),
         },
         status=status,
     )

@@ -228,3 +228,74 @@ def test_an_agents_day(live_server, transactional_db, chromium):  # type: ignore
     # cytoscape warns about the CMDB graph's own wheel setting; anything else is ours.
     assert not [p for p in problems if "wheel sensitivity" not in p], problems
     context.close()
+
+
+def test_logging_an_incident_and_the_settings(live_server, transactional_db, chromium):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    from opsdesk.core.testing.factories import PASSWORD
+    from opsdesk.servicedesk.models import Category, Incident, ServiceDeskSettings
+
+    cast = demo_cmdb()
+    network = Category.objects.create(organization=cast.org_a, name="Network")
+    Category.objects.create(organization=cast.org_a, name="VPN", parent=network)
+    Category.objects.create(organization=cast.org_a, name="Hardware")
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    expect.set_options(timeout=20_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+
+    def login(user):  # type: ignore[no-untyped-def]
+        page.goto(f"{live_server.url}/login/")
+        page.get_by_label("Email").fill(user.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+    # The admin makes impact 2 x urgency 2 a P2.
+    login(cast.admin)
+    page.goto(f"{live_server.url}/desk/settings/")
+    page.get_by_label("Priority for impact 2 and urgency 2").select_option("2")
+    page.get_by_label("Close resolved incidents after (days)").fill("5")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status").filter(has_text="Settings saved")).to_be_visible()
+    page.get_by_label("New category").fill("Printers")
+    page.locator("#cat-parent").select_option(label="Hardware")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_role("status").filter(has_text="Category “Printers” added")).to_be_visible()
+    shoot(page, "desk-05-settings")
+    settings = ServiceDeskSettings.for_org(cast.org_a.pk)
+    assert settings.priority_matrix["2,2"] == 2 and settings.auto_close_days == 5
+    assert Category.objects.get(name="Printers").parent.name == "Hardware"
+
+    # An agent logs a phoned-in incident: the dependent selects and the priority follow.
+    page.context.clear_cookies()
+    login(cast.agent)
+    page.goto(f"{live_server.url}/desk/incidents/new/")
+    page.get_by_label("Title", exact=True).fill("VPN refuses my token")
+    page.get_by_label("Requester").fill("Rita")
+    expect(page.locator("#people-list option")).to_have_count(1)
+    page.get_by_label("Requester").fill("requester@a.test")
+    page.get_by_label("Category", exact=True).select_option(label="Network")
+    expect(page.locator("#id_subcategory option", has_text="VPN")).to_have_count(1)
+    page.get_by_label("Subcategory").select_option(label="VPN")
+    page.get_by_label("Impact").select_option("2")
+    page.get_by_label("Urgency").select_option("2")
+    expect(page.locator("#priority-preview")).to_contain_text("P2")
+    page.get_by_label("Assignment group").select_option(label="Service Desk A")
+    expect(page.locator("#id_assignee option", has_text="Mandla Manager")).to_have_count(1)
+    page.get_by_label("Assignee", exact=True).select_option(label="Mandla Manager")
+    page.get_by_label("Configuration item").fill("jnb-dbs")
+    expect(page.locator("#ci-list option[value='jnb-dbs-07']")).to_have_count(1)
+    page.get_by_label("Configuration item").fill("jnb-dbs-07")
+    shoot(page, "desk-04-new-incident")
+    page.get_by_role("button", name="Log incident").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("VPN refuses my token")
+    created = Incident.objects.get(title="VPN refuses my token")
+    assert created.priority == 2 and created.subcategory.name == "VPN"
+    assert created.assignee == cast.manager and created.requester == cast.requester
+    assert not problems, problems
+    context.close()
