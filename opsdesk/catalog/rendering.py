@@ -64,6 +64,7 @@ def form_fields(
     organization_id: int,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
+    id_prefix: str = "f",
 ) -> list[dict[str, Any]]:
     """What the template needs to draw each field: its definition, options, current value
     and error."""
@@ -82,7 +83,7 @@ def form_fields(
         drawn.append(
             {
                 **field,
-                "id": f"f-{index}-{field['name']}",
+                "id": f"{id_prefix}-{index}-{field['name']}",
                 "input_name": f"answers.{field['name']}",
                 "label": field.get("label") or field["name"],
                 "value": "" if value is None else value,

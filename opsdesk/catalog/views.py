@@ -7,6 +7,7 @@ organisation: a request of another organisation answers 404.
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 from django.contrib import messages
@@ -386,7 +387,8 @@ def _editor_context(
             for name in ("form", "approval_steps", "tasks")
         },
         "errors": errors,
-        "preview": form_fields(form, org.pk)
+        # Fresh ids on every preview: htmx then has no old element to settle attributes from.
+        "preview": form_fields(form, org.pk, id_prefix=f"p{secrets.token_hex(3)}")
         if not any(k.startswith("form") for k in errors)
         else [],
         "teams": Team.objects.filter(organization_id=org.pk).order_by("name"),

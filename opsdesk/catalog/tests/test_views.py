@@ -112,7 +112,7 @@ def test_catalogue_editor_checks_live_and_saves(cast):
     }
     resp = admin.post(reverse("catalog-item-new"), data, HTTP_HX_REQUEST="true")
     assert resp.status_code == 200
-    assert "tasks.0.team_id" in text(resp) and 'id="checks"' in text(resp)
+    assert "tasks.0.team_id" in text(resp) and "<h2>Checks</h2>" in text(resp)
     assert "<select" in text(resp) and "CRM" in text(resp)  # the preview
     resp = admin.post(reverse("catalog-item-new"), {**data, "form": "[{"}, HTTP_HX_REQUEST="true")
     assert "Not valid JSON" in text(resp)

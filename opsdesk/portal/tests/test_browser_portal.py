@@ -30,6 +30,10 @@ def _login(chromium: Any, base: str, user: Any, problems: list[str]) -> Any:
         lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None,
     )
     page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        "'CSPDEBUG ' + e.sourceFile + ':' + e.lineNumber + ' ' + e.sample + ' ' + location.href))"
+    )
     page.goto(f"{base}/login/")
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -138,3 +142,44 @@ def test_request_ordered_approved_fulfilled_and_rated(  # type: ignore[no-untype
     # The order form answered 422 once, on purpose (the missing date): nothing else failed.
     unexpected = [p for p in problems if "status of 422" not in p]
     assert not unexpected, unexpected
+
+
+def test_catalogue_editor_checks_and_previews_while_typing(  # type: ignore[no-untyped-def]
+    live_server, transactional_db, chromium
+):
+    from playwright.sync_api import expect
+
+    from opsdesk.catalog.models import CatalogItem
+    from opsdesk.core.testing.cast import make_cast
+
+    cast = make_cast()
+    problems: list[str] = []
+    page = _login(chromium, live_server.url, cast.admin, problems)
+    page.goto(f"{live_server.url}/catalog/items/")
+    page.get_by_role("link", name="New item").click()
+    page.get_by_label("Name", exact=True).fill("VPN access")
+    page.get_by_label("Category").fill("Access")
+    page.get_by_label("Form (JSON list of fields)").fill(
+        '[{"name": "until", "label": "Needed until", "type": "dat"}]'
+    )
+    checks = page.locator("#checks")
+    expect(checks).to_contain_text("form.0.type")
+    page.get_by_label("Form (JSON list of fields)").fill(
+        '[{"name": "until", "label": "Needed until", "type": "date"},\n'
+        ' {"name": "accept", "label": "I accept the remote-access policy",'
+        ' "type": "checkbox", "required": true}]'
+    )
+    expect(checks).to_contain_text("The definition is valid.")
+    expect(checks.get_by_label("Needed until")).to_be_visible()
+    page.get_by_label("Approval steps (JSON list, in order)").fill('[{"kind": "manager"}]')
+    page.get_by_label("Fulfilment tasks (JSON list)").fill(
+        f'[{{"title": "Add to the VPN group", "team_id": {cast.team_a.pk}}}]'
+    )
+    expect(checks).to_contain_text("The definition is valid.")
+    shoot(page, "portal-catalogue-editor", "portal-catalogue-editor.png")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status").filter(has_text="“VPN access” saved.")).to_be_visible()
+    item = CatalogItem.objects.get()
+    assert item.approval_steps == [{"kind": "manager"}] and len(item.form) == 2
+    page.context.close()
+    assert not problems, problems
