@@ -1,7 +1,8 @@
 """The "Related knowledge" panel of the incident page (registered in `KnowledgeConfig.ready`).
 
-Suggests the five published articles that best match the incident's title and CI, and lists
-those already "used to resolve" it, each with a button that links the article.
+Suggests up to five published articles that best match the incident's title, CI and service
+(any significant word; hits far below the best one, which matched only a stray word, are
+left out), and lists those already "used to resolve" it, with buttons to link and unlink.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from opsdesk.servicedesk.models import Incident
 from opsdesk.servicedesk.panels import Panel
 
 SUGGESTIONS = 5
+#: Suggestions ranked below this share of the best one matched only a stray word.
+RELATIVE_CUTOFF = 0.35
 
 
 def incident_query(incident: Incident) -> str:
@@ -35,8 +38,11 @@ def related_knowledge(user: Any, incident: Incident) -> Panel | None:
     used = {use.article_id for use in uses}
     candidates = Article.objects.live().filter(organization_id=org).exclude(pk__in=used)
     hits = search(
-        user, incident_query(incident), queryset=candidates, limit=SUGGESTIONS, any_word=True
+        user, incident_query(incident), queryset=candidates, limit=3 * SUGGESTIONS, any_word=True
     )
+    if hits:
+        best = hits[0].rank
+        hits = [h for h in hits if h.rank >= best * RELATIVE_CUTOFF][:SUGGESTIONS]
     return Panel(
         title="Related knowledge",
         template="knowledge/_incident_panel.html",

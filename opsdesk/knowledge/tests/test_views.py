@@ -207,6 +207,25 @@ def test_related_knowledge_panel_and_used_to_resolve_button(cast, vpn):
     assert not ArticleUse.objects.exists()
 
 
+def test_suggestions_leave_out_stray_word_matches(cast):
+    """On the demo library, an incident about the VPN gets the two VPN articles, not the
+    ones that share only "every" or "working" with its title."""
+    from opsdesk.core.permissions import Role
+    from opsdesk.knowledge.demo import seed_demo
+
+    seed_demo(cast.org_a, {Role.AGENT: cast.agent, Role.MANAGER: cast.manager})
+    incident = create_incident(
+        acting_user=cast.requester,
+        organization=cast.org_a,
+        title="VPN disconnects every hour when working from home",
+    )
+    hits = related_knowledge(cast.agent, incident).context["kb_hits"]
+    assert [h.article.title for h in hits] == [
+        "Connect to the VPN from home",
+        "VPN drops after exactly 60 minutes",
+    ]
+
+
 def test_the_incident_page_shows_the_panel(cast, vpn):
     incident = create_incident(
         acting_user=cast.requester, organization=cast.org_a, title="VPN keeps dropping"
