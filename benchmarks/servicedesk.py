@@ -388,6 +388,62 @@ def load(total: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+#: Indexes proposed after EXPLAIN ANALYZE of the first run (see the .md); --proposed-indexes
+#: creates them on the reused database to measure their effect.
+PROPOSED_INDEXES = {
+    "inc_org_priority_id": "(organization_id, priority, id DESC)",
+    "inc_org_priority_opened": "(organization_id, priority, opened_at DESC, id DESC)",
+}
+
+
+def reuse(args: argparse.Namespace) -> dict[str, Any]:
+    from django.db import connection
+
+    from opsdesk.accounts.models import Membership, Team
+    from opsdesk.core.models import Organization
+    from opsdesk.servicedesk.models import Activity, Incident
+
+    added = []
+    with connection.cursor() as cursor:
+        if args.proposed_indexes:
+            for name, columns in PROPOSED_INDEXES.items():
+                cursor.execute(
+                    f"CREATE INDEX IF NOT EXISTS {name} ON servicedesk_incident {columns}"
+                )
+                added.append(f"{name} {columns}")
+        started = time.perf_counter()
+        if args.vacuum:
+            cursor.execute("VACUUM ANALYZE")
+        else:
+            cursor.execute("ANALYZE")
+        analyze_seconds = time.perf_counter() - started
+    per_org = []
+    for org in Organization.objects.order_by("pk"):
+        per_org.append(
+            {
+                "org": org.pk,
+                "agents": list(
+                    Membership.objects.filter(organization=org, role="agent")
+                    .order_by("user_id")
+                    .values_list("user_id", flat=True)
+                ),
+                "teams": list(Team.objects.filter(organization=org).values_list("pk", flat=True)),
+            }
+        )
+    return {
+        "organizations": [o["org"] for o in per_org],
+        "per_org": per_org,
+        "incidents": Incident.objects.count(),
+        "activities": Activity.objects.count(),
+        "reused": True,
+        "vacuum": bool(args.vacuum),
+        "indexes_added": added,
+        "load_seconds": "(reused)",
+        "incidents_per_second": "(reused)",
+        "analyze_seconds": round(analyze_seconds, 1),
+    }
+
+
 def _stamps(now: datetime) -> dict[str, datetime]:
     return {"created_at": now, "updated_at": now}
 
@@ -431,7 +487,25 @@ def measure(client: Any, url: str, requests: int, headers: dict[str, str]) -> di
 def bench_pages(args: argparse.Namespace) -> None:
     if not args.database_url.startswith("postgres"):
         raise SystemExit("pages needs --database-url postgres://... (a million rows).")
-    setup_django(args.database_url, "bench_sd")
+    if args.reuse:
+        # Measure again on the database a previous run loaded (e.g. after adding an index).
+        base, _, _ = args.database_url.rpartition("/")
+        os.environ.update(
+            DATABASE_URL=f"{base}/opsdesk_bench_sd",
+            OPSDESK_VAR_DIR=sorted(
+                Path(tempfile.gettempdir()).glob("opsdesk-bench-bench_sd-*"),
+                key=os.path.getmtime,
+            )[-1].as_posix(),
+            SECURE_COOKIES="false",
+            ALLOWED_HOSTS="testserver,127.0.0.1",
+            DJANGO_SETTINGS_MODULE="opsdesk.config.settings",
+        )
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+    else:
+        setup_django(args.database_url, "bench_sd")
     from django.test import Client
 
     from opsdesk.accounts.models import Team, User
@@ -439,8 +513,11 @@ def bench_pages(args: argparse.Namespace) -> None:
     from opsdesk.servicedesk.models import Incident
 
     rng = random.Random(4)  # noqa: S311 (benchmark data)
-    print(f"loading {args.incidents:,} incidents ...", flush=True)
-    loaded = load(args.incidents, rng)
+    if args.reuse:
+        loaded = reuse(args)
+    else:
+        print(f"loading {args.incidents:,} incidents ...", flush=True)
+        loaded = load(args.incidents, rng)
     print({k: v for k, v in loaded.items() if k != "per_org"}, flush=True)
     big = loaded["per_org"][0]
     # An agent in two teams of the larger organisation.
@@ -531,7 +608,7 @@ def write_pages(
         "query_count_vs_page_size": growth,
     }
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"servicedesk-{when:%Y-%m-%d}"
+    stem = RESULTS / f"servicedesk-{when:%Y-%m-%d}{args.suffix}"
     stem.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
     data = out["data"]
     lines = [
@@ -542,9 +619,25 @@ def write_pages(
         "",
         f"Data: 2 organisations (70/30), 50 teams, 500 agents, 20,000 requesters, "
         f"{data['incidents']:,} incidents and {data['activities']:,} timeline entries loaded "
-        f"with COPY in {data['load_seconds']} s ({data['incidents_per_second']:,} incidents/s), "
+        f"with COPY in {data['load_seconds']} s ({data['incidents_per_second']} incidents/s), "
         f"ANALYZE {data['analyze_seconds']} s.",
         "",
+        *(
+            [
+                "Measured again on that database"
+                + (" after VACUUM ANALYZE" if data.get("vacuum") else "")
+                + (
+                    " with these indexes added: "
+                    + "; ".join(f"`{i}`" for i in data["indexes_added"])
+                    if data.get("indexes_added")
+                    else ""
+                )
+                + ".",
+                "",
+            ]
+            if data.get("reused")
+            else []
+        ),
         f"Server time in-process (Django test Client, no network), {args.requests} requests per "
         f"case after warm-up, as an agent in two teams. Target p95 < {TARGET_P95_MS} ms.",
         "",
@@ -590,6 +683,12 @@ def main() -> None:
     pages.add_argument("--database-url", required=True)
     pages.add_argument("--incidents", type=int, default=1_000_000)
     pages.add_argument("--requests", type=int, default=30)
+    pages.add_argument("--reuse", action="store_true", help="Measure the last loaded database.")
+    pages.add_argument("--vacuum", action="store_true", help="VACUUM ANALYZE (with --reuse).")
+    pages.add_argument(
+        "--proposed-indexes", action="store_true", help="Add PROPOSED_INDEXES (with --reuse)."
+    )
+    pages.add_argument("--suffix", default="", help="Appended to the result file names.")
     imp = sub.add_parser("import", help="The ServiceNow sample, imported twice.")
     imp.add_argument("--database-url", default="")
     imp.add_argument("--file", default=str(SAMPLE))
