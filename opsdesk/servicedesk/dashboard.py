@@ -11,8 +11,9 @@ page stays fast with a million incidents.
 
 The backlog rests on one invariant the actions keep: an incident is open exactly while
 ``resolved_at`` is empty and it is not cancelled (reopening clears ``resolved_at``). So the
-backlog at the end of a day is "opened before" minus "resolved before" minus "cancelled
-before", and the days add up from one aggregate plus three grouped counts.
+backlog at the end of a day is today's open count minus what opened since plus what was
+resolved or cancelled since: one indexed count plus three grouped counts over the window,
+never a scan of the whole history.
 """
 
 from __future__ import annotations
@@ -43,29 +44,31 @@ def _incidents(org_id: int) -> Any:
     return Incident.objects.filter(organization_id=org_id)
 
 
-def open_by_priority(org_id: int) -> list[dict[str, Any]]:
-    counts = dict(
-        _incidents(org_id)
-        .filter(state__in=OPEN_STATES)
-        .order_by()
-        .values_list("priority")
-        .annotate(n=Count("id"))
-    )
-    return [
-        {"priority": p, "label": label, "count": counts.get(p, 0)} for p, label in Priority.choices
-    ]
-
-
-def ageing(org_id: int, now: datetime) -> list[dict[str, Any]]:
-    counts: dict[str, Any] = {}
+def open_summary(org_id: int, now: datetime) -> dict[str, int]:
+    """One pass over the open incidents: the count per priority and per age bucket."""
+    counts: dict[str, Any] = {f"p{p}": Count("id", filter=Q(priority=p)) for p in Priority.values}
     for key, _label, low, high in AGE_BUCKETS:
         condition = Q(opened_at__lte=now - timedelta(days=low))
         if high is not None:
             condition &= Q(opened_at__gt=now - timedelta(days=high))
         counts[key] = Count("id", filter=condition)
     row = _incidents(org_id).filter(state__in=OPEN_STATES).aggregate(**counts)
+    return {key: value or 0 for key, value in row.items()}
+
+
+def open_by_priority(org_id: int, summary: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    summary = summary or open_summary(org_id, timezone.now())
     return [
-        {"key": key, "label": label, "count": row[key] or 0}
+        {"priority": p, "label": label, "count": summary[f"p{p}"]} for p, label in Priority.choices
+    ]
+
+
+def ageing(
+    org_id: int, now: datetime, summary: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
+    summary = summary or open_summary(org_id, now)
+    return [
+        {"key": key, "label": label, "count": summary[key]}
         for key, label, _low, _high in AGE_BUCKETS
     ]
 
@@ -133,7 +136,13 @@ def _per_day(qs: Any, field: str, tz: ZoneInfo) -> dict[date, int]:
     return out
 
 
-def trend(org_id: int, tz: ZoneInfo, now: datetime, days: int = DAYS) -> list[dict[str, Any]]:
+def trend(
+    org_id: int,
+    tz: ZoneInfo,
+    now: datetime,
+    days: int = DAYS,
+    open_now: int | None = None,
+) -> list[dict[str, Any]]:
     """One point per day (oldest first): opened, resolved, cancelled that day, and the open
     backlog at the end of the day (or now, for today)."""
     today = timezone.localtime(now, tz).date()
@@ -141,11 +150,6 @@ def trend(org_id: int, tz: ZoneInfo, now: datetime, days: int = DAYS) -> list[di
     start = datetime.combine(first, time.min, tzinfo=tz)
     incidents = _incidents(org_id)
     cancelled = Q(state=IncidentState.CANCELLED)
-    base = incidents.aggregate(
-        opened=Count("id", filter=Q(opened_at__lt=start)),
-        resolved=Count("id", filter=Q(resolved_at__lt=start)),
-        cancelled=Count("id", filter=cancelled & Q(closed_at__lt=start, resolved_at__isnull=True)),
-    )
     window = Q(opened_at__gte=start, opened_at__lte=now)
     opened = _per_day(incidents.filter(window), "opened_at", tz)
     resolved = _per_day(
@@ -158,7 +162,12 @@ def trend(org_id: int, tz: ZoneInfo, now: datetime, days: int = DAYS) -> list[di
         "closed_at",
         tz,
     )
-    backlog = (base["opened"] or 0) - (base["resolved"] or 0) - (base["cancelled"] or 0)
+    # Walk back from today's open count (served by the queue index) instead of counting the
+    # whole table before the window: open at the start = open now - opened since + closed
+    # since.
+    if open_now is None:
+        open_now = incidents.filter(state__in=OPEN_STATES).count()
+    backlog = open_now - sum(opened.values()) + sum(resolved.values()) + sum(gone.values())
     points = []
     for offset in range(days):
         day = first + timedelta(days=offset)
@@ -171,14 +180,16 @@ def trend(org_id: int, tz: ZoneInfo, now: datetime, days: int = DAYS) -> list[di
 def dashboard(organization: Any, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     tz = ZoneInfo(getattr(organization, "time_zone", "") or "UTC")
-    by_priority = open_by_priority(organization.pk)
+    summary = open_summary(organization.pk, now)
+    by_priority = open_by_priority(organization.pk, summary)
+    open_total = sum(row["count"] for row in by_priority)
     return {
         "now": now,
         "days": DAYS,
-        "open_total": sum(row["count"] for row in by_priority),
+        "open_total": open_total,
         "by_priority": by_priority,
-        "ageing": ageing(organization.pk, now),
+        "ageing": ageing(organization.pk, now, summary),
         "rates": resolution_rates(organization.pk, now),
         "csat": csat(organization.pk, now),
-        "trend": trend(organization.pk, tz, now),
+        "trend": trend(organization.pk, tz, now, open_now=open_total),
     }

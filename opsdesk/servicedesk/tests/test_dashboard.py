@@ -152,7 +152,7 @@ def test_the_dashboard_uses_a_fixed_number_of_queries(desk):  # type: ignore[no-
         make(desk, n, priority=3, opened_at=ago(days=n % 29), resolved_at=ago(hours=n))
     with CaptureQueriesContext(connection) as ctx:
         dashboard.dashboard(desk.org_a, NOW)
-    assert len(ctx.captured_queries) == few <= 8
+    assert len(ctx.captured_queries) == few <= 6
 
 
 def test_the_dashboard_page_draws_the_chart(desk):  # type: ignore[no-untyped-def]
