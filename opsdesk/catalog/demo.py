@@ -27,7 +27,7 @@ from opsdesk.core.models import Organization
 from opsdesk.core.permissions import Role
 
 DAYS = 90
-REQUESTS = 250
+REQUESTS = 60
 #: The department whose manager approves the demo requesters' orders.
 BUSINESS_TEAM = "Finance and Operations"
 

@@ -160,8 +160,10 @@ def _populate(org: Organization, spec: DemoOrg, platform: User) -> None:
     load_cmdb_demo(organization=org, acting_user=admin)
     # The service desk: months of incidents, then the other desk apps' demo rows.
     from opsdesk.servicedesk.demo import load_servicedesk_demo
+    from opsdesk.servicedesk.timeline import silenced
 
-    load_servicedesk_demo(organization=org, acting_user=admin, people=users)
+    with silenced():  # months of history: nobody is mailed about it
+        load_servicedesk_demo(organization=org, acting_user=admin, people=users)
     # A little history so the audit log reads like a working week.
     from opsdesk.accounts.models import Team
 

@@ -11,6 +11,9 @@ attachment or watcher can find the ticket from ``(subject_type, subject_id)``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +29,20 @@ from opsdesk.servicedesk.models import Activity
 
 #: Sent after commit with ``activity=<Activity>``.
 activity_recorded = Signal()
+
+_silenced: ContextVar[bool] = ContextVar("timeline_silenced", default=False)
+
+
+@contextlib.contextmanager
+def silenced() -> Iterator[None]:
+    """Record history without telling anyone: for demo data and migrations of old tickets,
+    whose comments and resolutions happened long ago and must not send mail or surveys."""
+    token = _silenced.set(True)
+    try:
+        yield
+    finally:
+        _silenced.reset(token)
+
 
 _MODELS: dict[str, type[models.Model]] = {}
 _TYPES: dict[type[models.Model], str] = {}
@@ -104,7 +121,8 @@ def record(
     activity.save()
     if audited:
         write_record(activity, "create", None, snapshot(activity))
-    transaction.on_commit(lambda: activity_recorded.send(sender=Activity, activity=activity))
+    if not _silenced.get():
+        transaction.on_commit(lambda: activity_recorded.send(sender=Activity, activity=activity))
     return activity
 
 

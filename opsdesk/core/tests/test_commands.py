@@ -61,6 +61,7 @@ def test_demo_data_is_realistic_idempotent_and_audited(db, client):
             "Network",
             "Database",
             "Application Support",
+            "Finance and Operations",  # the business team whose manager approves requests
         }
         assert set(
             Membership.objects.filter(organization=org).values_list("role", flat=True)
