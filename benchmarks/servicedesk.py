@@ -388,29 +388,18 @@ def load(total: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-#: Indexes proposed after EXPLAIN ANALYZE of the first run (see the .md); --proposed-indexes
-#: creates them on the reused database to measure their effect.
-PROPOSED_INDEXES = {
-    "inc_org_priority_id": "(organization_id, priority, id DESC)",
-    "inc_org_priority_opened": "(organization_id, priority, opened_at DESC, id DESC)",
-}
-
-
 def reuse(args: argparse.Namespace) -> dict[str, Any]:
+    from django.core.management import call_command
     from django.db import connection
 
     from opsdesk.accounts.models import Membership, Team
     from opsdesk.core.models import Organization
     from opsdesk.servicedesk.models import Activity, Incident
 
-    added = []
+    # Bring the reused database to the current schema (new indexes included).
+    call_command("migrate", verbosity=0)
+    added: list[str] = []
     with connection.cursor() as cursor:
-        if args.proposed_indexes:
-            for name, columns in PROPOSED_INDEXES.items():
-                cursor.execute(
-                    f"CREATE INDEX IF NOT EXISTS {name} ON servicedesk_incident {columns}"
-                )
-                added.append(f"{name} {columns}")
         started = time.perf_counter()
         if args.vacuum:
             cursor.execute("VACUUM ANALYZE")
@@ -685,9 +674,6 @@ def main() -> None:
     pages.add_argument("--requests", type=int, default=30)
     pages.add_argument("--reuse", action="store_true", help="Measure the last loaded database.")
     pages.add_argument("--vacuum", action="store_true", help="VACUUM ANALYZE (with --reuse).")
-    pages.add_argument(
-        "--proposed-indexes", action="store_true", help="Add PROPOSED_INDEXES (with --reuse)."
-    )
     pages.add_argument("--suffix", default="", help="Appended to the result file names.")
     imp = sub.add_parser("import", help="The ServiceNow sample, imported twice.")
     imp.add_argument("--database-url", default="")
