@@ -334,7 +334,6 @@ def queue(request: HttpRequest) -> HttpResponse:
         "saved_views": list(view_actions.saved_views_for_user(user, org.pk)),
         "save_form": SavedViewForm(initial={"query": view_query}),
         "can_change": _can_change(request),
-        "bulk_form": BulkForm(teams=teams, workers=workers, codes=codes),
         "hold_reasons": HoldReason.choices,
         "codes": [(c, code_label(c)) for c in codes],
         "teams": teams,
