@@ -279,3 +279,33 @@ def test_workflow_is_data():
         "reopen",
         "cancel",
     }
+
+
+def test_silenced_history_tells_nobody(cast, django_capture_on_commit_callbacks):
+    seen = []
+
+    def listener(sender, activity, **kwargs):
+        seen.append(activity.kind)
+
+    timeline.activity_recorded.connect(listener)
+    try:
+        with django_capture_on_commit_callbacks(execute=True), timeline.silenced():
+            incident = _incident(cast)
+        assert seen == []
+        assert Activity.objects.filter(subject_id=incident.pk, kind="created").exists()
+        with django_capture_on_commit_callbacks(execute=True):
+            actions.add_comment(acting_user=cast.agent, subject=incident, body="Now loud.")
+        assert seen == ["comment"]
+    finally:
+        timeline.activity_recorded.disconnect(listener)
+
+
+def test_fast_select_renders_choices_escaped_and_selected():
+    from opsdesk.servicedesk.forms import FastSelect
+
+    widget = FastSelect(choices=[("", "Any"), (7, "Ann <admin>"), (9, "Bob")])
+    html = widget.render("assignee", 7, attrs={"id": "id_assignee"})
+    assert html.startswith('<select name="assignee" id="id_assignee">')
+    assert '<option value="7" selected>Ann &lt;admin&gt;</option>' in html
+    assert '<option value="9">Bob</option>' in html
+    assert '<option value="">Any</option>' in html
