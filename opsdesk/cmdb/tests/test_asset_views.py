@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
@@ -186,7 +187,9 @@ def test_licence_create_and_edit_forms(as_admin, cast):
 
 
 def test_expiring_tabs(as_admin, cast):
-    today = timezone.localdate()
+    # The page counts days in the viewer's time zone (the organisation's here), which is
+    # already tomorrow in Johannesburg when it is 22:00 UTC.
+    today = timezone.localdate(timezone=ZoneInfo(cast.org_a.time_zone))
     _asset(cast, name="Soon", warranty_end=today + timedelta(days=20))
     _asset(cast, name="Later", warranty_end=today + timedelta(days=75))
     _asset(cast, name="Gone", warranty_end=today - timedelta(days=3))
