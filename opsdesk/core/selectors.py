@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from opsdesk.core.errors import NotFound
+from opsdesk.core.errors import FieldError, NotFound
 from opsdesk.core.models import AuditRecord, Organization
 from opsdesk.core.permissions import Action
 
@@ -19,6 +19,21 @@ def access(queryset: QuerySet[Any], pk: Any, noun: str) -> Any:
     if found is None:
         raise NotFound(f"No {noun} matches the given id.")
     return found
+
+
+def expand_states(values: list[str], *, open_states: Any, states: list[str]) -> list[str]:
+    """A list filter's states, with ``open`` standing for every open state; an unknown one is a
+    422 naming ``state`` and listing the choices (shared by every ticket list)."""
+    out: list[str] = []
+    for value in values:
+        if value == "open":
+            out.extend(open_states)
+        elif value in states:
+            out.append(value)
+        else:
+            allowed = ", ".join(["open", *states])
+            raise FieldError({"state": f"Unknown state {value!r}; one of: {allowed}."})
+    return out
 
 
 def organizations_for_user(user: Any) -> QuerySet[Organization]:

@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from opsdesk.cmdb.models import ConfigurationItem, Relationship
 from opsdesk.core.errors import FieldError
 from opsdesk.core.permissions import Action
-from opsdesk.core.selectors import access
+from opsdesk.core.selectors import access, expand_states
 from opsdesk.problems.choices import KnownErrorState, ProblemState
 from opsdesk.problems.models import KnownError, Problem
 from opsdesk.problems.workflows import OPEN_PROBLEM_STATES
@@ -40,16 +40,7 @@ class ProblemFilter:
 
 
 def _problem_states(values: list[str]) -> list[str]:
-    out: list[str] = []
-    for value in values:
-        if value == "open":
-            out.extend(OPEN_PROBLEM_STATES)
-        elif value in ProblemState.values:
-            out.append(value)
-        else:
-            allowed = ", ".join(["open", *ProblemState.values])
-            raise FieldError({"state": f"Unknown state {value!r}; one of: {allowed}."})
-    return out
+    return expand_states(values, open_states=OPEN_PROBLEM_STATES, states=list(ProblemState.values))
 
 
 def problems(

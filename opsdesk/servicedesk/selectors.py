@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 
 from opsdesk.core.errors import FieldError
 from opsdesk.core.permissions import Action
-from opsdesk.core.selectors import access
+from opsdesk.core.selectors import access, expand_states
 from opsdesk.servicedesk.choices import OPEN_STATES, IncidentState
 from opsdesk.servicedesk.models import Incident
 
@@ -57,16 +57,7 @@ class IncidentFilter:
 
 
 def _states(values: list[str]) -> list[str]:
-    out: list[str] = []
-    for value in values:
-        if value == "open":
-            out.extend(OPEN_STATES)
-        elif value in IncidentState.values:
-            out.append(value)
-        else:
-            allowed = ", ".join(["open", *IncidentState.values])
-            raise FieldError({"state": f"Unknown state {value!r}; one of: {allowed}."})
-    return out
+    return expand_states(values, open_states=OPEN_STATES, states=list(IncidentState.values))
 
 
 def order_by(qs: QuerySet[Incident], sort: list[str] | None) -> QuerySet[Incident]:
