@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "opsdesk.knowledge",
     "opsdesk.portal",
     "opsdesk.notify",
+    "opsdesk.vendors",
+    "opsdesk.sla",
 ]
 
 MIDDLEWARE = [

@@ -259,3 +259,141 @@ class PeriodicJobRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} @ {self.tick:%Y-%m-%d %H:%M:%S}"
+
+
+# --- business calendars ----------------------------------------------------------------------
+
+#: Configuration an admin edits; everyone in the organisation reads it.
+CALENDAR_ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    Role.REQUESTER: frozenset({Action.VIEW}),
+    Role.AGENT: frozenset({Action.VIEW}),
+    Role.MANAGER: frozenset({Action.VIEW}),
+    Role.AUDITOR: frozenset({Action.VIEW}),
+    Role.ADMIN: frozenset({Action.VIEW, Action.ADD, Action.CHANGE, Action.DELETE}),
+}
+
+
+def validate_week(value: Any) -> None:
+    from opsdesk.core.calendars import CalendarError, parse_week
+
+    if not isinstance(value, dict):
+        raise ValidationError('Working hours are {"mon": [["08:00", "17:00"]], ...}.')
+    try:
+        parse_week(value)
+    except CalendarError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+def default_week() -> dict[str, list[list[str]]]:
+    return {day: [["08:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+
+
+class CombineMode(models.TextChoices):
+    NONE = "", "Not combined"
+    UNION = "union", "Working when any member works"
+    INTERSECTION = "intersection", "Working only when all members work"
+
+
+class BusinessCalendar(TenantOwned, ChangeLogged):
+    """Working time: a time zone, hours per weekday, public holidays, exceptions, or 24x7.
+
+    Used by service-level clocks (and by changes and on-call). A calendar can combine others
+    (follow-the-sun support is the union of regional desks). `country` and `is_default` say
+    which tickets use it when a definition names no calendar (see `opsdesk.sla.calendars`).
+    """
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    always_open = models.BooleanField(default=False, help_text="24x7: every second counts.")
+    working_hours = models.JSONField(default=default_week, blank=True, validators=[validate_week])
+    holiday_country = models.CharField(
+        max_length=2, blank=True, help_text="ISO 3166-1 alpha-2; public holidays close the day."
+    )
+    holiday_subdivision = models.CharField(max_length=10, blank=True)
+    combine_mode = models.CharField(
+        max_length=20, choices=CombineMode.choices, default=CombineMode.NONE, blank=True
+    )
+    members = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="+")
+    country = models.CharField(
+        max_length=2, blank=True, help_text="Tickets located in this country use this calendar."
+    )
+    is_default = models.BooleanField(default=False, help_text="The organisation's default.")
+    version = models.PositiveIntegerField(
+        default=1, help_text="Bumped by every change, exceptions and members included."
+    )
+
+    objects = ChangeLoggedQuerySet.as_manager()
+    role_actions: ClassVar[dict[str, frozenset[str]]] = CALENDAR_ROLE_ACTIONS
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="calendar_name_per_org")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def spec(self, _seen: frozenset[int] = frozenset()) -> Any:
+        """The `CalendarSpec` of this calendar (members and exceptions included)."""
+        from opsdesk.core.calendars import (
+            CalendarError,
+            CalendarSpec,
+            Exception_,
+            parse_ranges,
+            parse_week,
+        )
+
+        if self.pk in _seen:
+            raise CalendarError(f"Calendar {self.name!r} includes itself.")
+        members: tuple[Any, ...] = ()
+        if self.combine_mode and self.pk:
+            members = tuple(m.spec(_seen | {self.pk}) for m in self.members.order_by("pk"))
+        exceptions = ()
+        if self.pk:
+            exceptions = tuple(
+                (e.date, Exception_(parse_ranges(e.hours or []), e.name))
+                for e in self.exceptions.order_by("date")
+            )
+        return CalendarSpec(
+            time_zone=self.time_zone,
+            always_open=self.always_open,
+            week=parse_week(self.working_hours or {}),
+            holiday_country=self.holiday_country,
+            holiday_subdivision=self.holiday_subdivision,
+            exceptions=exceptions,
+            combine=self.combine_mode if members else "",
+            members=members,
+            name=self.name,
+        )
+
+    def compiled(self) -> Any:
+        from opsdesk.core.calendars import compile_calendar
+
+        return compile_calendar(self.spec())
+
+
+class CalendarException(TenantOwned, ChangeLogged):
+    """One date of a calendar that differs: closed (no hours) or other hours."""
+
+    calendar = models.ForeignKey(
+        BusinessCalendar, on_delete=models.CASCADE, related_name="exceptions"
+    )
+    date = models.DateField()
+    name = models.CharField(max_length=100, help_text="e.g. Company day off")
+    hours = models.JSONField(
+        default=list, blank=True, help_text='[["08:00", "12:00"]]; empty means closed all day.'
+    )
+
+    objects = ChangeLoggedQuerySet.as_manager()
+    role_actions: ClassVar[dict[str, frozenset[str]]] = CALENDAR_ROLE_ACTIONS
+
+    class Meta:
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "date"], name="one_exception_per_date")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.calendar} {self.date}: {self.name}"

@@ -119,6 +119,7 @@ class ActivityKind(models.TextChoices):
     APPROVAL = "approval", "Approval"
     SURVEY = "survey", "Survey"
     EMAIL = "email", "Email"
+    SLA = "sla", "Service level"
 
 
 class CommunicationAudience(models.TextChoices):
