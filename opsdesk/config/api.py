@@ -15,6 +15,7 @@ from opsdesk.cmdb.api.assets import router as cmdb_assets_router
 from opsdesk.cmdb.api.cis import router as cmdb_cis_router
 from opsdesk.cmdb.api.imports import router as cmdb_imports_router
 from opsdesk.core.api import AUTH, OpsDeskParser, install_error_handlers, json_method_not_allowed
+from opsdesk.core.api_calendars import router as calendars_router
 from opsdesk.core.routes import audit_router, health_router
 from opsdesk.core.routes import router as organizations_router
 from opsdesk.knowledge.api import router as knowledge_router
@@ -24,6 +25,12 @@ from opsdesk.problems.api import router as problems_router
 from opsdesk.servicedesk.api.config import router as servicedesk_config_router
 from opsdesk.servicedesk.api.incidents import router as incidents_router
 from opsdesk.servicedesk.api.major import router as major_router
+from opsdesk.sla.api.chain import router as sla_chain_router
+from opsdesk.sla.api.clocks import router as sla_clocks_router
+from opsdesk.sla.api.definitions import router as sla_definitions_router
+from opsdesk.sla.api.prediction import router as sla_prediction_router
+from opsdesk.sla.api.reports import router as sla_reports_router
+from opsdesk.vendors.api import router as vendors_router
 
 
 class OpsDeskAPI(NinjaAPI):
@@ -77,5 +84,12 @@ for router in (
     catalog_router,
     surveys_router,
     notify_router,
+    calendars_router,
+    vendors_router,
+    sla_definitions_router,
+    sla_clocks_router,
+    sla_chain_router,
+    sla_reports_router,
+    sla_prediction_router,
 ):
     api.add_router("", router)

@@ -20,6 +20,9 @@ urlpatterns = [
     path("catalog/", include("opsdesk.catalog.urls")),
     path("portal/", include("opsdesk.portal.urls")),
     path("notifications/", include("opsdesk.notify.urls")),
+    path("sla/", include("opsdesk.sla.urls")),
+    path("calendars/", include("opsdesk.core.urls_calendars")),
+    path("vendors/", include("opsdesk.vendors.urls")),
     path("", include("opsdesk.accounts.urls")),
     path("", include("opsdesk.core.urls")),
 ]

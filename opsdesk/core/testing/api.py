@@ -185,3 +185,26 @@ def test_wsgi_app() -> Any:
 
 
 test_wsgi_app.__test__ = False  # type: ignore[attr-defined]
+
+
+def access_modules() -> list[Any]:
+    """Every app's contributions to the API meta-tests: the modules
+    ``opsdesk/<app>/tests/api_access.py`` and ``api_access_<part>.py`` (one per part of an
+    app built side by side)."""
+    import importlib
+    import pkgutil
+
+    import opsdesk
+
+    found = []
+    for info in pkgutil.iter_modules(opsdesk.__path__):
+        try:
+            tests = importlib.import_module(f"opsdesk.{info.name}.tests")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith(f"opsdesk.{info.name}.tests"):
+                continue
+            raise
+        for sub in sorted(pkgutil.iter_modules(tests.__path__), key=lambda m: m.name):
+            if sub.name == "api_access" or sub.name.startswith("api_access_"):
+                found.append(importlib.import_module(f"{tests.__name__}.{sub.name}"))
+    return found

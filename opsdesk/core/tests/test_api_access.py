@@ -387,18 +387,9 @@ def _ci_rows(cast: Cast) -> None:
 
 
 def _merge_contributions() -> None:
-    import importlib
-    import pkgutil
+    from opsdesk.core.testing.api import access_modules
 
-    import opsdesk
-
-    for info in pkgutil.iter_modules(opsdesk.__path__):
-        try:
-            module = importlib.import_module(f"opsdesk.{info.name}.tests.api_access")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(f"opsdesk.{info.name}.tests"):
-                continue
-            raise
+    for module in access_modules():
         for table in (OPERATIONS, PATH_PARAMETERS, BODIES, CREATE_IN_B, REPORTS, LISTS):
             name = next(k for k, v in globals().items() if v is table and k.isupper())
             extra = getattr(module, name, {})

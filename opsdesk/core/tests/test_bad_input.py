@@ -112,18 +112,9 @@ def _spare_token(cast) -> int:
 def _merge_real_ids() -> None:
     """Apps add ids for their path parameters in ``opsdesk/<app>/tests/api_access.py``
     (``REAL_IDS``), so apps built side by side never edit this file at the same time."""
-    import importlib
-    import pkgutil
+    from opsdesk.core.testing.api import access_modules
 
-    import opsdesk
-
-    for info in pkgutil.iter_modules(opsdesk.__path__):
-        try:
-            module = importlib.import_module(f"opsdesk.{info.name}.tests.api_access")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(f"opsdesk.{info.name}.tests"):
-                continue
-            raise
+    for module in access_modules():
         extra = getattr(module, "REAL_IDS", {})
         assert not set(extra) & set(REAL_IDS), f"{module.__name__} redefines REAL_IDS"
         REAL_IDS.update(extra)

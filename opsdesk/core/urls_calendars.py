@@ -1,0 +1,3 @@
+"""Pages: business calendars."""
+
+urlpatterns: list = []

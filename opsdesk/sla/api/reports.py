@@ -1,0 +1,5 @@
+"""API routes: Service-level reports."""
+
+from ninja import Router
+
+router = Router(tags=["Service-level reports"])

@@ -1,0 +1,3 @@
+"""Pages: service levels (chain)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Pages: service levels (clocks)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Pages: service levels (definitions)."""
+
+urlpatterns: list = []

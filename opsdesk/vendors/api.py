@@ -1,0 +1,5 @@
+"""API routes: vendors."""
+
+from ninja import Router
+
+router = Router(tags=["Vendors"])

@@ -1,0 +1,3 @@
+"""Pages: vendors."""
+
+urlpatterns: list = []
