@@ -63,6 +63,7 @@ SEEDERS = (
     "opsdesk.knowledge.demo",
     "opsdesk.catalog.demo",
     "opsdesk.notify.demo",
+    "opsdesk.sla.demo",
 )
 S = IncidentState
 

@@ -210,6 +210,10 @@ class Clock(TenantOwned):
         null=True, blank=True, help_text="The next warning or breach the sweep must look at."
     )
     breach_probability = models.FloatField(null=True, blank=True)
+    prediction = models.JSONField(
+        default=dict, blank=True, help_text="How the probability was reached (see prediction)."
+    )
+    predicted_at = models.DateTimeField(null=True, blank=True)
     computed_at = models.DateTimeField(default=timezone.now)
     definition_version = models.PositiveIntegerField(default=1)
 

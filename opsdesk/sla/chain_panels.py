@@ -1,0 +1,1 @@
+"""Incident-page panels of the SLA chain (breach attribution)."""

@@ -1,0 +1,1 @@
+"""Incident-page panel: the ticket's clocks."""

@@ -1,0 +1,1 @@
+"""Periodic scoring of open clocks (breach prediction)."""

@@ -1,0 +1,1 @@
+"""Periodic jobs: the warning and breach sweep."""
