@@ -373,8 +373,13 @@ def recompute_incidents(
     by_org: dict[int, list[Any]] = defaultdict(list)
     for incident in incidents:
         by_org[incident.organization_id].append(incident)
-    histories = load_histories(incidents)
+    definitions_of = {org_id: load_definitions(org_id) for org_id in by_org}
     ids = [i.pk for i in incidents]
+    if not any(definitions_of.values()) and not (
+        Clock.objects.filter(subject_type="incident", subject_id__in=ids[:500]).exists()
+    ):
+        return summary  # nothing applies and nothing to remove: the common case without SLAs
+    histories = load_histories(incidents)
     existing: dict[tuple[int, int, str], Clock] = {}
     recorded: dict[int, set[tuple[str, int]]] = defaultdict(set)
     for start in range(0, len(ids), 500):
@@ -390,7 +395,7 @@ def recompute_incidents(
     to_create: list[Clock] = []
     to_update: list[Clock] = []
     for org_id, org_incidents in by_org.items():
-        definitions = load_definitions(org_id)
+        definitions = definitions_of[org_id]
         calendars = OrgCalendars.load(org_id)
         for incident in org_incidents:
             for loaded, metric, result, calendar_id in compute_for(
