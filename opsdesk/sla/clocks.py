@@ -375,8 +375,10 @@ def recompute_incidents(
         by_org[incident.organization_id].append(incident)
     definitions_of = {org_id: load_definitions(org_id) for org_id in by_org}
     ids = [i.pk for i in incidents]
-    if not any(definitions_of.values()) and not (
-        Clock.objects.filter(subject_type="incident", subject_id__in=ids[:500]).exists()
+    if (
+        not any(definitions_of.values())
+        and len(ids) <= 500
+        and not Clock.objects.filter(subject_type="incident", subject_id__in=ids).exists()
     ):
         return summary  # nothing applies and nothing to remove: the common case without SLAs
     histories = load_histories(incidents)
