@@ -80,6 +80,7 @@ from opsdesk.servicedesk.models import (
 from opsdesk.servicedesk.panels import panels_for
 from opsdesk.servicedesk.selectors import IncidentFilter
 from opsdesk.servicedesk.workflows import INCIDENT
+from opsdesk.sla.selectors import badges_for as sla_badges
 
 logger = logging.getLogger(__name__)
 
@@ -310,8 +311,10 @@ def queue(request: HttpRequest) -> HttpResponse:
     page = paginator.get_page(request.GET.get("page"))
     now = timezone.now()
     page.object_list = list(page.object_list)
+    sla = sla_badges([row.pk for row in page.object_list], org.pk, now)
     for row in page.object_list:
         row.age = short_age(now - row.opened_at)
+        row.sla = sla.get(row.pk)  # the most urgent live clock: one query per page
     querystring = request.GET.copy()
     querystring.pop("page", None)
     view_query = view_actions.normalise_query(
