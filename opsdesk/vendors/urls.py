@@ -1,3 +1,5 @@
-"""Pages: vendors."""
+"""Pages: vendors, mounted at /vendors/."""
 
-urlpatterns: list = []
+from opsdesk.vendors.views import urlpatterns
+
+__all__ = ["urlpatterns"]
