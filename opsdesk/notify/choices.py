@@ -13,6 +13,8 @@ class Event(models.TextChoices):
     STATE_CHANGED = "state_changed", "State changed"
     RESOLVED = "resolved", "Resolved"
     APPROVAL = "approval", "Approval requested"
+    SLA_WARNING = "sla_warning", "SLA warning"
+    SLA_BREACH = "sla_breach", "SLA breached"
 
 
 class Channel(models.TextChoices):

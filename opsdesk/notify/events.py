@@ -17,6 +17,8 @@ work_note      assignee and the watchers who are agents, never its author
 state_changed  requester and watchers
 resolved       the requester
 approval       the approver(s) named in the activity (``approver_id`` / ``approver_ids``)
+sla_warning    the assignee (else the group's members) and whoever an SLA escalation names
+sla_breach     as sla_warning, and the group's manager
 =============  ==========================================================================
 
 Never to an inactive user, never to someone who is no longer a member of the
@@ -70,6 +72,11 @@ def event_for(activity: Activity) -> str | None:
         and _approver_ids(activity)
     ):
         return Event.APPROVAL
+    if kind == ActivityKind.SLA:
+        data = activity.data or {}
+        if data.get("superseded"):  # a later threshold was recorded with it: mail that one
+            return None
+        return {"warning": Event.SLA_WARNING, "breach": Event.SLA_BREACH}.get(data.get("event"))
     return None
 
 
@@ -150,6 +157,18 @@ def recipients_for(event: str, activity: Activity, subject: Any) -> Recipients:
             found.add(user)
     elif event == Event.APPROVAL:
         for user in User.objects.filter(pk__in=_approver_ids(activity)):
+            found.add(user)
+    elif event in (Event.SLA_WARNING, Event.SLA_BREACH):
+        group = getattr(subject, "assignment_group", None)
+        if getattr(subject, "assignee", None) is not None:
+            found.add(subject.assignee)
+        elif group is not None:
+            for member in group.members.all():
+                found.add(member)
+        if event == Event.SLA_BREACH and group is not None:
+            found.add(group.manager)
+        named = [int(i) for i in data.get("notify_user_ids") or [] if str(i).isdigit()]
+        for user in User.objects.filter(pk__in=named):
             found.add(user)
     return found
 

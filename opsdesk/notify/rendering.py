@@ -131,6 +131,16 @@ DEFAULTS: dict[tuple[str, str], Wording] = {
         "Hello {{ recipient }},\n\nyour approval is requested for {{ number }}: {{ title }}."
         "{% if comment %}\n\n{{ comment }}{% endif %}" + _FOOTER,
     ),
+    (Event.SLA_WARNING, TemplateChannel.EMAIL): Wording(
+        "SLA warning: {{ title }}",
+        "Hello {{ recipient }},\n\n{{ number }} ({{ priority }}) is running out of time:\n\n"
+        "{{ comment }}\n\nAssigned to {% firstof assignee group 'nobody yet' %}." + _FOOTER,
+    ),
+    (Event.SLA_BREACH, TemplateChannel.EMAIL): Wording(
+        "SLA breached: {{ title }}",
+        "Hello {{ recipient }},\n\n{{ number }} ({{ priority }}) has missed its target:\n\n"
+        "{{ comment }}\n\nAssigned to {% firstof assignee group 'nobody yet' %}." + _FOOTER,
+    ),
 }
 _CHAT_DEFAULTS: dict[str, str] = {
     Event.CREATED: "{{ number }} opened: {{ title }} ({{ priority }})",
@@ -141,6 +151,8 @@ _CHAT_DEFAULTS: dict[str, str] = {
     Event.STATE_CHANGED: "{{ number }} is now {{ state|lower }}: {{ title }}",
     Event.RESOLVED: "{{ number }} resolved by {{ actor }}: {{ title }}",
     Event.APPROVAL: "Approval requested for {{ number }}: {{ title }}",
+    Event.SLA_WARNING: "{{ number }}: {{ comment }}",
+    Event.SLA_BREACH: "{{ number }}: {{ comment }}",
 }
 for _event, _text in _CHAT_DEFAULTS.items():
     DEFAULTS[(_event, TemplateChannel.CHAT)] = Wording(_text, _text)
