@@ -459,7 +459,9 @@ def _steps(segments: list[ExplainedSegment], tz: Any) -> list[str]:
             joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
             out.append(f"{joined} skipped")
         else:
-            out.append(f"{key.lower()} {wall_duration(amount)}")
+            head, _, detail = key.partition(" (")
+            text = f"{head.lower()} {wall_duration(amount)}"
+            out.append(f"{text} ({detail}" if detail else text)
     return out
 
 
