@@ -83,6 +83,80 @@ def state_tokens() -> list[str]:
     ]
 
 
+# --- references in input ---------------------------------------------------------------
+
+TEXT_FIELDS = ("description", "customer")
+LIST_FIELDS = (
+    "priorities",
+    "conditions",
+    "start_when",
+    "pause_when",
+    "stop_when",
+    "reset_when",
+    "run_when",
+    "warning_thresholds",
+    "escalations",
+)
+DICT_FIELDS = ("response_minutes", "resolution_minutes")
+
+
+def reference(model: Any, organization_id: int, pk: Any, field: str, noun: str) -> Any:
+    """The row `pk` of `model` in the organisation, or FieldError naming `field`."""
+    if pk is None:
+        return None
+    found = model.objects.filter(pk=pk, organization_id=organization_id).first()
+    if found is None:
+        raise FieldError({field: f"No {noun} of this organisation has this id."})
+    return found
+
+
+def services_of(
+    organization_id: int, ids: Iterable[int], field: str = "service_ids"
+) -> list[ConfigurationItem]:
+    ids = list(dict.fromkeys(ids))
+    found = list(
+        ConfigurationItem.objects.filter(
+            pk__in=ids, organization_id=organization_id
+        ).select_related("ci_class")
+    )
+    missing = sorted(set(ids) - {ci.pk for ci in found})
+    if missing:
+        listed = ", ".join(str(i) for i in missing)
+        raise FieldError({field: f"No CI of this organisation has id {listed}."})
+    return found
+
+
+def references(
+    organization_id: int, data: dict[str, Any]
+) -> tuple[dict[str, Any], list[ConfigurationItem] | None]:
+    """Input with ids (API bodies, the editor) -> action keywords, references resolved in the
+    organisation; services apart (None: not given)."""
+    from opsdesk.vendors.models import Vendor
+
+    out: dict[str, Any] = {}
+    services = None
+    for name, value in data.items():
+        if name == "team_id":
+            out["team"] = reference(Team, organization_id, value, name, "team")
+        elif name == "vendor_id":
+            out["vendor"] = reference(Vendor, organization_id, value, name, "vendor")
+        elif name == "calendar_id":
+            out["calendar"] = reference(BusinessCalendar, organization_id, value, name, "calendar")
+        elif name == "service_ids":
+            services = services_of(organization_id, value or [])
+        elif name in TEXT_FIELDS and value is None:
+            out[name] = ""
+        elif name in LIST_FIELDS and value is None:
+            out[name] = []
+        elif name in DICT_FIELDS and value is None:
+            out[name] = {}
+        elif name in ("name", "kind", "is_active") and value is None:
+            raise FieldError({name: "Cannot be null."})
+        else:
+            out[name] = value
+    return out, services
+
+
 # --- validation ----------------------------------------------------------------------------
 
 
@@ -271,7 +345,7 @@ def _notify_target_ok(to: str, organization_id: int) -> bool:
     )
 
 
-def _check(definition: Definition, services: list[ConfigurationItem] | None) -> None:
+def check(definition: Definition, services: list[ConfigurationItem] | None) -> None:
     """Validate and normalise `definition` in place; FieldError naming every bad field."""
     errors: dict[str, str] = {}
     org = definition.organization_id
@@ -383,7 +457,7 @@ def create_definition(
         raise FieldError({n: "Unknown field." for n in unknown})
     services = list(dict.fromkeys(services))
     definition = Definition(organization=organization, name=name, kind=kind, **fields)
-    _check(definition, services)
+    check(definition, services)
     with acting_as(acting_user):
         save_validated(definition)
         if services:
@@ -420,7 +494,7 @@ def update_definition(
     for name, value in changes.items():
         setattr(fresh, name, value)
     new_services = list(dict.fromkeys(services)) if services is not None else None
-    _check(fresh, new_services)
+    check(fresh, new_services)
     changed = [n for n in DEFINITION_FIELDS if _label(getattr(fresh, n)) != _label(before[n])]
     if new_services is not None and {s.pk for s in new_services} != old_services:
         changed.append("services")

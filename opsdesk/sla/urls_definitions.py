@@ -1,3 +1,5 @@
-"""Pages: service levels (definitions)."""
+"""Pages: service-level definitions, mounted at /sla/definitions/."""
 
-urlpatterns: list = []
+from opsdesk.sla.views_definitions import urlpatterns
+
+__all__ = ["urlpatterns"]

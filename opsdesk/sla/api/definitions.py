@@ -10,11 +10,9 @@ from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
 from opsdesk.accounts.models import Team
-from opsdesk.cmdb.models import ConfigurationItem
 from opsdesk.core.actions import require
 from opsdesk.core.api import ERROR_RESPONSES, Paginated
 from opsdesk.core.errors import FieldError
-from opsdesk.core.models import BusinessCalendar
 from opsdesk.core.permissions import Action
 from opsdesk.core.selectors import access, access_organization
 from opsdesk.servicedesk.selectors import access_incident
@@ -28,23 +26,8 @@ from opsdesk.sla.schemas_definitions import (
     PreviewIn,
     PreviewOut,
 )
-from opsdesk.vendors.models import Vendor
 
 router = Router(tags=["Service-level definitions"])
-
-TEXT_FIELDS = ("description", "customer")
-LIST_FIELDS = (
-    "priorities",
-    "conditions",
-    "start_when",
-    "pause_when",
-    "stop_when",
-    "reset_when",
-    "run_when",
-    "warning_thresholds",
-    "escalations",
-)
-DICT_FIELDS = ("response_minutes", "resolution_minutes")
 
 
 def definitions(user: Any) -> QuerySet[Definition]:
@@ -61,57 +44,6 @@ def access_definition(user: Any, definition_id: int, action: str = Action.VIEW) 
         definition_id,
         "service-level definition",
     )
-
-
-def _ref(model: Any, organization_id: int, pk: int | None, field: str, noun: str) -> Any:
-    if pk is None:
-        return None
-    found = model.objects.filter(pk=pk, organization_id=organization_id).first()
-    if found is None:
-        raise FieldError({field: f"No {noun} of this organisation has this id."})
-    return found
-
-
-def _services(
-    organization_id: int, ids: list[int], field: str = "service_ids"
-) -> list[ConfigurationItem]:
-    ids = list(dict.fromkeys(ids))
-    found = list(
-        ConfigurationItem.objects.filter(
-            pk__in=ids, organization_id=organization_id
-        ).select_related("ci_class")
-    )
-    missing = sorted(set(ids) - {ci.pk for ci in found})
-    if missing:
-        listed = ", ".join(str(i) for i in missing)
-        raise FieldError({field: f"No CI of this organisation has id {listed}."})
-    return found
-
-
-def _fields(org_id: int, data: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    """Body -> action keywords (references resolved in the organisation); services apart."""
-    out: dict[str, Any] = {}
-    services = None
-    for name, value in data.items():
-        if name == "team_id":
-            out["team"] = _ref(Team, org_id, value, name, "team")
-        elif name == "vendor_id":
-            out["vendor"] = _ref(Vendor, org_id, value, name, "vendor")
-        elif name == "calendar_id":
-            out["calendar"] = _ref(BusinessCalendar, org_id, value, name, "calendar")
-        elif name == "service_ids":
-            services = _services(org_id, value or [])
-        elif name in TEXT_FIELDS and value is None:
-            out[name] = ""
-        elif name in LIST_FIELDS and value is None:
-            out[name] = []
-        elif name in DICT_FIELDS and value is None:
-            out[name] = {}
-        elif name in ("name", "kind", "is_active") and value is None:
-            raise FieldError({name: "Cannot be null."})
-        else:
-            out[name] = value
-    return out, services
 
 
 def _out(definition: Definition) -> Definition:
@@ -152,7 +84,7 @@ def create_definition(request: HttpRequest, payload: DefinitionIn):  # type: ign
     data = payload.dict(exclude_unset=True)
     org = access_organization(user, data.pop("organization_id"))
     require(user, Definition, Action.ADD, org.pk)
-    fields, services = _fields(org.pk, data)
+    fields, services = actions.references(org.pk, data)
     name = fields.pop("name")
     definition = actions.create_definition(
         acting_user=user, organization=org, name=name, services=services or [], **fields
@@ -173,7 +105,9 @@ def get_definition(request: HttpRequest, definition_id: int):  # type: ignore[no
 def update_definition(request: HttpRequest, definition_id: int, payload: DefinitionPatch):  # type: ignore[no-untyped-def]
     user = request.auth
     definition = access_definition(user, definition_id)
-    fields, services = _fields(definition.organization_id, payload.dict(exclude_unset=True))
+    fields, services = actions.references(
+        definition.organization_id, payload.dict(exclude_unset=True)
+    )
     updated = actions.update_definition(
         acting_user=user, definition=definition, services=services, **fields
     )
@@ -215,13 +149,13 @@ def preview_definition(request: HttpRequest, definition_id: int, payload: Previe
             raise FieldError({"priority": "Give incident_id, or the ticket's priority."})
         service = None
         if data.get("service_id") is not None:
-            service = _services(org_id, [data["service_id"]], "service_id")[0]
+            service = actions.services_of(org_id, [data["service_id"]], "service_id")[0]
         ticket = actions.hypothetical(
             organization_id=org_id,
             priority=data["priority"],
             opened_at=data.get("opened_at") or timezone.now(),
             service=service,
-            assignment_group=_ref(
+            assignment_group=actions.reference(
                 Team, org_id, data.get("assignment_group_id"), "assignment_group_id", "team"
             ),
         )
