@@ -126,10 +126,30 @@ class Link:
     wall: dict[str, float] = field(default_factory=dict)
 
     @property
+    def kind_word(self) -> str:
+        return "OLA" if self.kind == "team" else "UC"
+
+    @property
     def label(self) -> str:
         if self.gap:
             return f"{self.name} (no OLA)"
-        return f"{'OLA' if self.kind == 'team' else 'UC'} {self.name}"
+        return f"{self.kind_word} {self.name}"
+
+    @property
+    def target_text(self) -> str:
+        return fmt_duration(self.target_seconds) if self.target_seconds is not None else "—"
+
+    @property
+    def response_text(self) -> str:
+        return fmt_duration(self.response_seconds) if self.response_seconds is not None else "—"
+
+    @property
+    def verdict(self) -> str:
+        return GAP if self.gap else FITS if self.fits else DOES_NOT_FIT
+
+    @property
+    def verdict_label(self) -> str:
+        return "No OLA" if self.gap else VERDICT_LABELS[self.verdict]
 
 
 @dataclass
@@ -189,6 +209,14 @@ class ChainRow:
         return VERDICT_LABELS[self.verdict]
 
     @property
+    def resolution_hours(self) -> str:
+        return fmt_duration(self.resolution_seconds)
+
+    @property
+    def response_hours(self) -> str:
+        return fmt_duration(self.response_seconds or 0)
+
+    @property
     def service_key(self) -> str:
         return str(self.service_id) if self.service_id is not None else "all"
 
@@ -199,6 +227,24 @@ class ChainRow:
     @property
     def gaps(self) -> list[str]:
         return [link.name for link in self.teams if link.gap]
+
+    @property
+    def hint(self) -> str:
+        """A few words for a matrix cell."""
+        sla = f"{self.sla_name} {fmt_duration(self.resolution_seconds)}"
+        if self.verdict == DOES_NOT_FIT:
+            names = self.culprits or [
+                max(
+                    (x for x in (*self.teams, *self.suppliers) if x.on_path and not x.gap),
+                    key=lambda x: x.target_seconds or 0,
+                    default=None,
+                )
+            ]
+            shown = [n if isinstance(n, str) else n.name for n in names if n is not None]
+            return f"{sla} · " + (", ".join(shown) if shown else "typical path too long")
+        if self.verdict == GAP:
+            return f"{sla} · no OLA: " + ", ".join(self.gaps) if self.gaps else f"{sla} · no OLA"
+        return sla
 
 
 @dataclass
@@ -365,9 +411,7 @@ def check_chain(
             stored = calendars.choose(definition.calendar_id, country)
             return calendars.compiled(stored), (stored.name if stored else "24x7")
 
-        covering.sort(
-            key=lambda x: (target_seconds(x.d, Metric.RESOLUTION, prio) or 0, x.d.name)  # noqa: B023
-        )
+        covering.sort(key=lambda x: (target_seconds(x.d, Metric.RESOLUTION, prio) or 0, x.d.name))
         rows.append(
             _check_cell(
                 sid,
@@ -533,13 +577,17 @@ def _check_cell(
                         f"due {fmt_moment(sla_due[late[0]], tz)}: {link.name} alone may take "
                         "longer than the customer was promised."
                     )
-        if link.response_seconds is not None and sla_resp is not None:
-            if link.response_seconds > sla_resp and link.calendar == sla_cal_name:
-                link.fits = False
-                violations.append(
-                    f"{word} {link.name} P{prio} response {fmt_duration(link.response_seconds)}"
-                    f" > SLA P{prio} response {fmt_duration(sla_resp)}."
-                )
+        if (
+            link.response_seconds is not None
+            and sla_resp is not None
+            and link.response_seconds > sla_resp
+            and link.calendar == sla_cal_name
+        ):
+            link.fits = False
+            violations.append(
+                f"{word} {link.name} P{prio} response {fmt_duration(link.response_seconds)}"
+                f" > SLA P{prio} response {fmt_duration(sla_resp)}."
+            )
 
     # Teams that handle the service without an OLA.
     for link in row.teams:
