@@ -70,7 +70,7 @@ def notify_recipients(incident: Any, step: dict[str, Any]) -> tuple[list[int], l
         if target == "assignee":
             found = [incident.assignee_id] if incident.assignee_id else []
         elif target == "group":
-            found = list(group.members.values_list("pk", flat=True)) if group else []
+            found = list(group.members.order_by("pk").values_list("pk", flat=True)) if group else []
         elif target == "group_manager":
             found = [group.manager_id] if group is not None and group.manager_id else []
         elif target == "requester":

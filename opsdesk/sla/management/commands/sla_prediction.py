@@ -16,6 +16,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from opsdesk.core.models import Organization
 
 
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 class Command(BaseCommand):
     help = "Breach prediction: evaluate the model on history, or score the live clocks."
 
@@ -55,8 +59,11 @@ class Command(BaseCommand):
             for name in ("majority_baseline", "priority_baseline", "model", "model_with_queue"):
                 m = result[name]
                 self.stdout.write(
-                    f"  {name:18} accuracy {m['accuracy']:.3f}  balanced "
-                    f"{m['balanced_accuracy']:.3f}  Brier {m['brier']:.3f}  AUC {m['auc']:.3f}"
+                    f"  {name:18} "
+                    + "  ".join(
+                        f"{key} {_fmt(m.get(key))}"
+                        for key in ("accuracy", "balanced_accuracy", "brier", "auc")
+                    )
                 )
         self.stdout.write(f"Saved to {saved}")
 
