@@ -5,5 +5,5 @@ urlpatterns = [
     path("definitions/", include("opsdesk.sla.urls_definitions")),
     path("clocks/", include("opsdesk.sla.urls_clocks")),
     path("chain/", include("opsdesk.sla.urls_chain")),
-    path("", include("opsdesk.sla.urls_sweep")),
+    path("recomputes/", include("opsdesk.sla.urls_sweep")),
 ]
