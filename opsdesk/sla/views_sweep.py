@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from opsdesk.core.permissions import Action, has_permission
 from opsdesk.servicedesk.charts import hbar_chart
@@ -70,7 +71,11 @@ def recompute_log(request: HttpRequest) -> HttpResponse:
     chart = (
         hbar_chart(
             [
-                {"label": f"{r.at:%d %b %H:%M}", "count": r.changed, "css": "swp-bar-moved"}
+                {
+                    "label": f"{timezone.localtime(r.at):%d %b %H:%M}",
+                    "count": r.changed,
+                    "css": "swp-bar-moved",
+                }
                 for r in reversed(latest)
             ],
             title="Due times moved by each recomputation",
