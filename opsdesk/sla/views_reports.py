@@ -33,6 +33,11 @@ RECENT_BREACHES = 15
 OVERVIEW_MONTHS = 12
 
 
+def _now() -> datetime:
+    """The clock of the pages (tests pin it)."""
+    return timezone.now()
+
+
 def _may_report(user: Any, organization_id: int) -> bool:
     return has_permission(user, Clock, Action.VIEW, organization_id)
 
@@ -62,7 +67,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     if not _may_report(request.user, org.pk):
         raise DjangoPermissionDenied("Your role does not read service levels.")
     zone = org.time_zone or "UTC"
-    now = timezone.now()
+    now = _now()
     month = reports.this_month(zone, now)
     current = reports.month_period(zone, month)
     previous = reports.month_period(zone, reports.add_months(month, -1))
@@ -148,7 +153,7 @@ class PeriodForm(forms.Form):
                 month = (
                     reports.parse_month(data["month"])
                     if data.get("month")
-                    else reports.this_month(self.time_zone)
+                    else reports.this_month(self.time_zone, _now())
                 )
                 data["period"] = reports.month_period(self.time_zone, month)
         except FieldError as exc:
@@ -189,7 +194,7 @@ def report(request: HttpRequest, slug: str) -> HttpResponse:
     period = (
         form.cleaned_data["period"]
         if request.GET
-        else reports.month_period(zone, reports.this_month(zone))
+        else reports.month_period(zone, reports.this_month(zone, _now()))
     )
     found = reports.customer_report(organization_id=org.pk, first=period.first, last=period.last)
     fmt = form.cleaned_data.get("format") if request.GET else ""
