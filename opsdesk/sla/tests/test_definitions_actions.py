@@ -17,6 +17,17 @@ from opsdesk.vendors.actions import create_vendor
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _fresh_calendars():  # type: ignore[no-untyped-def]
+    """Compiled calendars are cached by (id, version); a rolled-back test's ids come back."""
+    from opsdesk.sla import calendars
+
+    calendars._COMPILED.clear()
+    yield
+    calendars._COMPILED.clear()
+
+
 JHB = ZoneInfo("Africa/Johannesburg")
 
 

@@ -20,6 +20,16 @@ from opsdesk.vendors.models import Vendor
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fresh_calendars():  # type: ignore[no-untyped-def]
+    """Compiled calendars are cached by (id, version); a rolled-back test's ids come back."""
+    from opsdesk.sla import calendars
+
+    calendars._COMPILED.clear()
+    yield
+    calendars._COMPILED.clear()
+
+
 @pytest.fixture
 def desk(cast, monkeypatch):  # type: ignore[no-untyped-def]
     for name, description in TEAMS:
