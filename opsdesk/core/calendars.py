@@ -213,10 +213,14 @@ class Calendar:
         if found is None:
             import holidays
 
-            found = holidays.country_holidays(
-                self.spec.holiday_country,
-                subdiv=self.spec.holiday_subdivision or None,
-                years=year,
+            # A plain dict of that one year: the package's object adds any other year looked
+            # up in it, which would make this cache's content depend on earlier calls.
+            found = dict(
+                holidays.country_holidays(
+                    self.spec.holiday_country,
+                    subdiv=self.spec.holiday_subdivision or None,
+                    years=year,
+                )
             )
             self._holiday_cache[year] = found
         return found
@@ -237,15 +241,27 @@ class Calendar:
         local = datetime.combine(day, time(minutes // 60, minutes % 60), self.tz)
         return local.timestamp()
 
-    def _year_intervals(self, year: int) -> list[tuple[float, float]]:
+    def _range_intervals(self, first: int, last: int) -> list[tuple[float, float]]:
+        """The merged working intervals of local years `first` to `last`.
+
+        Members are combined over the whole range, not year by year: members in different
+        time zones start their years at different instants, so a per-year intersection would
+        lose the overlap around New Year."""
         if self._members:
-            parts = [m._year_intervals(year) for m in self._members]
+            parts = [m._range_intervals(first, last) for m in self._members]
             if self.spec.combine == "intersection":
                 result = parts[0]
                 for part in parts[1:]:
                     result = _intersect(result, part)
                 return result
             return _merge([iv for part in parts for iv in part])
+        intervals: list[tuple[float, float]] = []
+        for year in range(first, last + 1):
+            intervals.extend(self._year_intervals(year))
+        # Ranges near midnight on 31 December belong to two years once converted to UTC.
+        return _merge(intervals)
+
+    def _year_intervals(self, year: int) -> list[tuple[float, float]]:
         intervals: list[tuple[float, float]] = []
         current = date(year, 1, 1)
         end = date(year + 1, 1, 1)
@@ -271,11 +287,7 @@ class Calendar:
             )
             if self._years is not None and self._years[0] <= lo and hi <= self._years[1]:
                 return
-            intervals: list[tuple[float, float]] = []
-            for year in range(lo, hi + 1):
-                intervals.extend(self._year_intervals(year))
-            # Ranges near midnight on 31 December belong to two years once converted to UTC.
-            intervals = _merge(intervals)
+            intervals = self._range_intervals(lo, hi)
             starts, ends, cum, cum_end = [], [], [], []
             total = 0.0
             for start, end in intervals:

@@ -1,3 +1,5 @@
-"""Pages: business calendars."""
+"""Pages: business calendars, mounted at /calendars/."""
 
-urlpatterns: list = []
+from opsdesk.core.views_calendars import urlpatterns
+
+__all__ = ["urlpatterns"]
