@@ -257,8 +257,9 @@ def agreements_chart(row: ChainRow, *, width: int = 760) -> SafeString:
     parts.append(
         f'<line class="chain-due" x1="{sla_x:.1f}" y1="{top - 10}" x2="{sla_x:.1f}" '
         f'y2="{height - 20}"><title>{escape(label)}</title></line>'
-        f'<text class="chain-due-label" x="{sla_x:.1f}" y="{height - 6}" '
-        f'text-anchor="middle">{escape(label)}</text></svg>'
+        f'<text class="chain-due-label" x="{sla_x + (-4 if sla_x > width * 0.6 else 4):.1f}" '
+        f'y="{height - 6}" text-anchor="{"end" if sla_x > width * 0.6 else "start"}">'
+        f"{escape(label)}</text></svg>"
     )
     return mark_safe("".join(parts))  # noqa: S308 - every text is escaped above
 
