@@ -14,7 +14,7 @@ import pytest
 
 from opsdesk.core.testing.browser import shoot
 
-pytestmark = [pytest.mark.browser, pytest.mark.urls("opsdesk.sla.tests.test_sweep_page")]
+pytestmark = pytest.mark.browser
 
 
 def test_a_manager_reads_the_recompute_log(live_server, transactional_db, chromium):  # type: ignore[no-untyped-def]

@@ -4,19 +4,12 @@ and breaches the sweep recorded, for the roles that read service levels only."""
 from __future__ import annotations
 
 import pytest
-from django.urls import include, path
 
 from opsdesk.sla.models import Recompute
 from opsdesk.sla.sweep import sweep
 from opsdesk.sla.tests.test_sweep import T0, H, open_incident, setup_sla
 
-#: Until the lead includes opsdesk.sla.urls_sweep under /sla/recomputes/, the tests mount it.
-urlpatterns = [
-    path("sla/recomputes/", include("opsdesk.sla.urls_sweep")),
-    path("", include("opsdesk.config.urls")),
-]
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("opsdesk.sla.tests.test_sweep_page")]
+pytestmark = pytest.mark.django_db
 
 
 def make_log(cast, incident):
