@@ -18,6 +18,16 @@ from opsdesk.sla.models import Clock, Definition, Recompute
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fresh_compiled_calendars():
+    """Compiled calendars are cached by (id, version); test databases reuse both."""
+    from opsdesk.sla import calendars
+
+    calendars._COMPILED.clear()
+    yield
+    calendars._COMPILED.clear()
+
+
 def _create(cast, name="Office", **fields):
     fields.setdefault("time_zone", "Africa/Johannesburg")
     return actions.create_calendar(
