@@ -47,7 +47,7 @@ from opsdesk.sla.engine import Change
 from opsdesk.sla.models import Clock
 
 #: Incident ids per piece of work (one transaction, one COPY, one upsert).
-PIECE = 25_000
+PIECE = 10_000
 #: Rows fetched per round trip from the server-side cursors.
 FETCH = 20_000
 #: Tickets per `recompute_incidents` call on SQLite.
@@ -402,6 +402,8 @@ def _run_piece(bounds: tuple[int, int]) -> Stats:
     out: list[tuple[Any, ...]] = []
     ids: list[int] = []
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")  # the history sorts in memory
         for ticket, changes in _tickets(lo, hi, timer):
             started = time.perf_counter()
             ids.append(ticket.pk)

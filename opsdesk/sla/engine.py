@@ -20,6 +20,7 @@ state with its hold reason (``on_hold:awaiting_requester``), or ``responded``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,10 @@ class Change:
     transition: str = ""
 
 
+_CONDITIONS: dict[tuple[Any, ...], int] = {}
+_NUMBERS = itertools.count()
+
+
 @dataclass(frozen=True)
 class Condition:
     state: str
@@ -52,14 +57,32 @@ class Condition:
     group: Any
     priority: int
     responded: bool
+    #: Derived once (a ticket's stretches are shared by all its clocks): the tokens that
+    #: conditions match, and the state key of ``by_state``.
+    _tokens: frozenset[str] = field(init=False, repr=False, compare=False)
+    _key: str = field(init=False, repr=False, compare=False)
+    #: A number per distinct condition (never reused), a cheap key for classifications.
+    _id: int = field(init=False, repr=False, compare=False)
 
-    def tokens(self) -> frozenset[str]:
+    def __post_init__(self) -> None:
+        ident = (self.state, self.hold_reason, self.group, self.priority, self.responded)
+        number = _CONDITIONS.get(ident)
+        if number is None:
+            if len(_CONDITIONS) > 65536:
+                _CONDITIONS.clear()  # numbers already given stay valid: the counter goes on
+            number = _CONDITIONS[ident] = next(_NUMBERS)
+        object.__setattr__(self, "_id", number)
+        key = f"{self.state}:{self.hold_reason}" if self.hold_reason else self.state
         found = {self.state}
         if self.hold_reason:
-            found.add(f"{self.state}:{self.hold_reason}")
+            found.add(key)
         if self.responded:
             found.add(RESPONDED)
-        return frozenset(found)
+        object.__setattr__(self, "_tokens", frozenset(found))
+        object.__setattr__(self, "_key", key)
+
+    def tokens(self) -> frozenset[str]:
+        return self._tokens
 
 
 @dataclass(frozen=True)
@@ -118,6 +141,11 @@ class ClockRules:
     team: Any = None  # OLA: counts only while this group holds the ticket (id or name)
     team_names: frozenset[Any] = frozenset()  # other keys naming the same team
     thresholds: tuple[int, ...] = (50, 75, 90)
+    #: (condition, started) -> classification: a clock's rules meet the same few conditions
+    #: over and over (a bulk replay of a million tickets), so each is classified once.
+    _classified: dict[int, tuple[str, str, bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def target_for(self, priority: int) -> int | None:
         return self.targets.get(priority)
@@ -181,7 +209,21 @@ class ClockResult:
 
 def _classify(rules: ClockRules, stretch: Stretch, started: bool) -> tuple[str, str, bool]:
     """(kind, label, now_started) of a stretch for these rules."""
-    tokens = stretch.condition.tokens()
+    key = stretch.condition._id * 2 + started
+    found = rules._classified.get(key)
+    if found is None:
+        found = _classify_condition(rules, stretch.condition, started)
+        if len(rules._classified) > 4096:
+            rules._classified.clear()
+        rules._classified[key] = found
+    return found
+
+
+def _classify_condition(
+    rules: ClockRules, condition: Condition, started: bool
+) -> tuple[str, str, bool]:
+    stretch = Stretch(datetime.min, None, condition)
+    tokens = condition.tokens()
     if not started:
         if rules.start_when and not (tokens & rules.start_when):
             return "not_started", "Not started", False
@@ -236,19 +278,22 @@ def compute(
     previous_priority: int | None = None
     previous_kind = ""
     marks = sorted({*rules.thresholds, 100})
+    targets = rules.targets
+    reset_on_reopen = "reopen" in rules.reset_when
+    reset_on_priority = "priority_change" in rules.reset_when
+    by_holder, by_state = result.by_holder, result.by_state
     last = len(spans) - 1
     for index, span in enumerate(spans):
+        condition = span.condition
         live = index == last and span.end is None
-        end = max(span.start, span.end or now)
-        prio = span.condition.priority
-        target = rules.target_for(prio) or final_target
+        end = span.end or now
+        if end < span.start:
+            end = span.start
+        prio = condition.priority
+        target = targets.get(prio) or final_target
         if started and (
-            ("reopen" in rules.reset_when and span.transition == "reopen")
-            or (
-                "priority_change" in rules.reset_when
-                and previous_priority is not None
-                and prio != previous_priority
-            )
+            (reset_on_reopen and span.transition == "reopen")
+            or (reset_on_priority and previous_priority is not None and prio != previous_priority)
         ):
             elapsed = 0.0
             result.crossings = {}
@@ -265,21 +310,20 @@ def compute(
         if kind == "running":
             counted = calendar.business_seconds(span.start, end) if end > span.start else 0.0
             before = elapsed
+            crossings = result.crossings
             for pct in marks:
-                if pct in result.crossings:
+                if pct in crossings:
                     continue
                 mark = target * pct / 100.0
                 if before >= mark:
-                    result.crossings[pct] = span.start  # a shorter target already spent
+                    crossings[pct] = span.start  # a shorter target already spent
                 elif before + counted >= mark or live:
-                    result.crossings[pct] = calendar.add(span.start, mark - before)
+                    crossings[pct] = calendar.add(span.start, mark - before)
             elapsed += counted
-            holder = span.condition.group
-            result.by_holder[holder] = result.by_holder.get(holder, 0.0) + counted
-            key = span.condition.state + (
-                f":{span.condition.hold_reason}" if span.condition.hold_reason else ""
-            )
-            result.by_state[key] = result.by_state.get(key, 0.0) + counted
+            holder = condition.group
+            by_holder[holder] = by_holder.get(holder, 0.0) + counted
+            key = condition._key
+            by_state[key] = by_state.get(key, 0.0) + counted
             if explain:
                 running = before
                 for seg in calendar.segments(span.start, end):
