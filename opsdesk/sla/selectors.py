@@ -400,6 +400,11 @@ class ExplainedClock:
         return self.clock.breach_probability if self.clock is not None else None
 
 
+#: Segment kinds in which nothing is counted whatever the ticket does: consecutive ones are
+#: shown as one.
+QUIET_KINDS = frozenset({"stopped", "not_started"})
+
+
 def _calendar_reason(definition: Any, calendar: Any, country: str) -> tuple[str, str]:
     if calendar is None:
         return (
@@ -488,12 +493,24 @@ def explain_clocks(
         cal = compiled(calendar) if calendar is not None else always_open()
         tz = cal.tz
         reason, why = _calendar_reason(definition, calendar, country)
-        segments = [
-            ExplainedSegment(
-                s.start, s.end, s.kind, s.label, s.counted, s.elapsed_after, False, s.holder
+        segments: list[ExplainedSegment] = []
+        for s in result.segments:
+            last = segments[-1] if segments else None
+            if (
+                last is not None
+                and last.kind == s.kind
+                and last.end == s.start
+                and (s.kind in QUIET_KINDS or last.label == s.label)
+            ):
+                # One stretch per kind, not one per change of state, group or priority.
+                last.end, last.counted = s.end, last.counted + s.counted
+                last.elapsed_after = s.elapsed_after
+                continue
+            segments.append(
+                ExplainedSegment(
+                    s.start, s.end, s.kind, s.label, s.counted, s.elapsed_after, False, s.holder
+                )
             )
-            for s in result.segments
-        ]
         if result.status == "running" and result.due_at is not None and result.due_at > now:
             running = result.elapsed_seconds
             for seg in cal.segments(now, result.due_at):

@@ -7,7 +7,7 @@ requester, or an incident of another organisation, is a 404 (see `opsdesk.sla.se
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -96,6 +96,11 @@ def timeline_svg(
         return mark_safe("")
     width, left, right, bar_y, bar_h = 1000, 8, 8, 8, 28
     first, last = segments[0].start, segments[-1].end
+    tail = segments[-1]
+    if len(segments) > 1 and tail.kind in selectors.QUIET_KINDS:
+        # A clock stopped months ago: show a stub of its stopped tail, not months of grey.
+        before = (tail.start - first).total_seconds()
+        last = min(last, tail.start + timedelta(seconds=max(before * 0.08, 60)))
     span = max((last - first).total_seconds(), 1.0)
     plot = width - left - right
 
@@ -108,7 +113,7 @@ def timeline_svg(
         'preserveAspectRatio="none">'
     ]
     for seg in segments:
-        x0, x1 = x(seg.start), x(seg.end)
+        x0, x1 = x(seg.start), x(min(seg.end, last))
         klass = f"sla-seg sla-seg-{escape(seg.kind)}" + (" is-projected" if seg.projected else "")
         start = seg.start.astimezone(tz)
         end = seg.end.astimezone(tz)
@@ -143,8 +148,6 @@ def timeline_svg(
 
 
 def _days(n: int) -> Any:
-    from datetime import timedelta
-
     return timedelta(days=n, hours=2)  # past midnight even across a DST change
 
 
@@ -165,6 +168,7 @@ def incident_explain(request: HttpRequest, pk: int) -> HttpResponse:
                     viewer_tz,
                     f"Timeline of {item.definition.name} ({item.metric})",
                 ),
+                "projected": any(s.projected for s in item.segments),
                 "kinds": sorted({s.kind for s in item.segments}, key=list(SEGMENT_KINDS).index)
                 if all(s.kind in SEGMENT_KINDS for s in item.segments)
                 else sorted({s.kind for s in item.segments}),

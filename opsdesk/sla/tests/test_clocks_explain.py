@@ -66,6 +66,7 @@ def incident_with_history(
     urgency: int = 2,
     org: Any = None,
     user: Any = None,
+    **fields: Any,
 ) -> Any:
     """An incident opened at `opened` (P2 by default) with fixed timeline rows, its clocks
     recomputed as of `now`."""
@@ -77,6 +78,7 @@ def incident_with_history(
             impact=impact,
             urgency=urgency,
             opened_at=opened,
+            **fields,
         )
         for at, kind, data in history:
             timeline.record(incident, kind, actor=cast.agent, data=data, at=at)
