@@ -143,32 +143,46 @@ class DefinitionForm(forms.Form):
         for i in range(self.condition_count):
             self.fields[f"cond-{i}-field"] = forms.ChoiceField(
                 required=False,
+                widget=forms.Select(attrs={"aria-label": f"Condition {i + 1} field"}),
                 choices=[("", "—"), *((f, f.replace("_", " ")) for f in CONDITION_FIELDS)],
                 label="Field",
             )
             self.fields[f"cond-{i}-op"] = forms.ChoiceField(
                 required=False,
+                widget=forms.Select(attrs={"aria-label": f"Condition {i + 1} is"}),
                 choices=[(o, o.replace("_", " ")) for o in CONDITION_OPS],
                 label="Is",
             )
             self.fields[f"cond-{i}-value"] = forms.CharField(
-                required=False, max_length=200, label="Value"
+                required=False,
+                max_length=200,
+                label="Value",
+                widget=forms.TextInput(attrs={"aria-label": f"Condition {i + 1} value"}),
             )
         self.escalation_count = _rows(data, "esc", escalations)
         for i in range(self.escalation_count):
             self.fields[f"esc-{i}-at"] = forms.IntegerField(
-                required=False, min_value=1, max_value=100, label="At %"
+                required=False,
+                min_value=1,
+                max_value=100,
+                label="At %",
+                widget=forms.NumberInput(attrs={"aria-label": f"Escalation {i + 1} at %"}),
             )
             self.fields[f"esc-{i}-action"] = forms.ChoiceField(
-                required=False, choices=[("", "—"), *EscalationAction.choices], label="Action"
+                required=False,
+                widget=forms.Select(attrs={"aria-label": f"Escalation {i + 1} action"}),
+                choices=[("", "—"), *EscalationAction.choices],
+                label="Action",
             )
             self.fields[f"esc-{i}-to"] = forms.ChoiceField(
                 required=False,
+                widget=forms.Select(attrs={"aria-label": f"Escalation {i + 1} notifies"}),
                 choices=[("", "—"), *((t, t.replace("_", " ")) for t in NOTIFY_TARGETS)],
                 label="Notify",
             )
             self.fields[f"esc-{i}-team"] = forms.TypedChoiceField(
                 required=False,
+                widget=forms.Select(attrs={"aria-label": f"Escalation {i + 1} reassigns to"}),
                 coerce=int,
                 empty_value=None,
                 choices=[("", "—"), *teams],
