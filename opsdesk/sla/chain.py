@@ -285,18 +285,26 @@ def _team_key(value: Any, by_name: dict[str, int]) -> Any:
     return by_name.get(str(value), str(value))
 
 
-def load_history(organization_id: int, now: datetime, by_name: dict[str, int]) -> _History:
+def load_history(
+    organization_id: int,
+    now: datetime,
+    by_name: dict[str, int],
+    service_id: int | None = None,
+) -> _History:
     """Handling paths of the incidents opened in the last `HISTORY_DAYS` days, per service
-    (key None: all services together)."""
+    (key None: all services together, unless `service_id` narrows the read to one)."""
     from opsdesk.servicedesk.models import Activity, Incident
 
     since = now - timedelta(days=HISTORY_DAYS)
-    incidents = dict(
-        (pk, (service_id, group_id))
-        for pk, service_id, group_id in Incident.objects.filter(
-            organization_id=organization_id, opened_at__gte=since, opened_at__lte=now
-        ).values_list("pk", "service_id", "assignment_group_id")
+    opened = Incident.objects.filter(
+        organization_id=organization_id, opened_at__gte=since, opened_at__lte=now
     )
+    if service_id is not None:
+        opened = opened.filter(service_id=service_id)
+    incidents = {
+        pk: (sid, group_id)
+        for pk, sid, group_id in opened.values_list("pk", "service_id", "assignment_group_id")
+    }
     sequences: dict[int, list[Any]] = defaultdict(list)
     rows = (
         Activity.objects.filter(
@@ -309,6 +317,8 @@ def load_history(organization_id: int, now: datetime, by_name: dict[str, int]) -
         .order_by("at", "id")
         .values_list("subject_id", "data")
     )
+    if service_id is not None and len(incidents) <= 5000:
+        rows = rows.filter(subject_id__in=list(incidents))
     for subject_id, data in rows.iterator(chunk_size=2000):
         if subject_id not in incidents:
             continue
@@ -383,7 +393,7 @@ def check_chain(
     if wanted_ids:
         for ci in ConfigurationItem.objects.filter(pk__in=wanted_ids):
             named[ci.pk] = ci
-    history = load_history(organization_id, now, by_name)
+    history = load_history(organization_id, now, by_name, service_id)
 
     # (service, priority) -> the SLAs covering it, strictest first.
     cells: dict[tuple[int | None, int], list[_Loaded]] = defaultdict(list)

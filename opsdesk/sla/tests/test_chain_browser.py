@@ -39,7 +39,7 @@ def test_a_manager_reads_the_chain_and_where_a_breach_went(  # type: ignore[no-u
     )
     page.on("pageerror", lambda exc: problems.append(str(exc)))
 
-    page.goto(f"{live_server.url}/login/")
+    page.goto(f"{live_server.url}/login/", timeout=60_000)  # the first request warms up
     page.get_by_label("Email").fill(world.cast.manager.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
