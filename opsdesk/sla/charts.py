@@ -8,12 +8,12 @@ presentation attributes, colour from CSS classes (the SLA block of app.css), and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from opsdesk.servicedesk.charts import nice_max
 from opsdesk.sla.reports import BUCKETS, ComplianceRow, Distribution, TrendPoint
 
 SERIES = (("sla", "SLA"), ("ola", "OLA"), ("uc", "UC"))
@@ -21,6 +21,14 @@ SERIES = (("sla", "SLA"), ("ola", "OLA"), ("uc", "UC"))
 
 def _pct(value: float | None) -> str:
     return "no data" if value is None else f"{value:.1f}%"
+
+
+def count_step(largest: int) -> int:
+    """A whole-number tick step so that four steps reach ``largest``: 9 -> 3, 33 -> 9,
+    50 -> 20."""
+    step = max(math.ceil(largest / 4), 1)
+    magnitude = 10 ** math.floor(math.log10(step))
+    return math.ceil(step / magnitude) * magnitude
 
 
 def band(compliance: float | None) -> str:
@@ -47,8 +55,8 @@ def trend_chart(
     *,
     title: str,
     series: Sequence[tuple[str, str]] = SERIES,
-    width: int = 720,
-    height: int = 240,
+    width: int = 1100,
+    height: int = 260,
 ) -> SafeString:
     """Compliance per month, one line per kind, on a 0-100% axis; a month without stopped
     clocks leaves a gap."""
@@ -132,7 +140,7 @@ def histogram(
     """Columns over the duration buckets (< 1 h ... > 7 d)."""
     left, right, top, bottom = 40, 10, 12, 26
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_count = nice_max(max(distribution.histogram or [0]))
+    top_count = 4 * count_step(max(distribution.histogram or [0]))
     step = plot_w / len(BUCKETS)
     parts = _svg("slr-histogram", width, height, title)
     add = parts.append

@@ -678,6 +678,7 @@ class Breach:
     service: str
     priority: int
     team: str
+    supplier: str
     target_seconds: int
     elapsed_seconds: int
     stopped_at: datetime | None
@@ -714,6 +715,7 @@ class Breach:
             "service": self.service,
             "priority": self.priority,
             "team": self.team,
+            "supplier": self.supplier,
             "target_seconds": self.target_seconds,
             "elapsed_seconds": self.elapsed_seconds,
             "over_seconds": self.over_seconds,
@@ -753,6 +755,7 @@ def breaches(
             "service__name",
             "priority",
             "team__name",
+            "vendor__name",
             "target_seconds",
             "elapsed_seconds",
             "stopped_at",
@@ -770,6 +773,7 @@ def breaches(
             service=r["service__name"] or "",
             priority=r["priority"],
             team=r["team__name"] or "",
+            supplier=r["vendor__name"] or "",
             target_seconds=r["target_seconds"],
             elapsed_seconds=r["elapsed_seconds"],
             stopped_at=r["stopped_at"],
@@ -803,6 +807,8 @@ def _attribute(organization_id: int, found: list[Breach]) -> None:
     for b in found:
         if b.kind == Kind.SLA and underpinning.get(b.subject_id):
             b.held_by = underpinning[b.subject_id]
+        elif b.kind == Kind.UC and b.supplier:
+            b.held_by = [b.supplier]
         else:
             b.held_by = [b.team] if b.team else []
 
@@ -840,7 +846,12 @@ def attribute_breaches(report: ComplianceReport, limit: int = CHAIN_LIMIT) -> Co
         if clock is None:
             continue
         if clock.culprit is not None:
-            b.held_by = [f"{clock.culprit.name} ({clock.culprit.agreement})"]
+            culprit = clock.culprit
+            b.held_by = [
+                culprit.name
+                if culprit.kind == "unassigned"
+                else f"{culprit.name} ({culprit.agreement})"
+            ]
         elif clock.shares:
             ranked = sorted(clock.shares, key=lambda s: -s.seconds)
             b.held_by = [s.name for s in ranked[:2]]

@@ -104,6 +104,7 @@ class BreachOut(Schema):
     service: str
     priority: int
     team: str
+    supplier: str
     target_seconds: int
     elapsed_seconds: int
     over_seconds: int
