@@ -49,6 +49,10 @@ KIND_TITLES = {
 }
 
 
+#: Chart labels short enough for the chart's label column.
+SHORT_STATUS = {ClockStatus.WAITING: "Waiting"}
+
+
 def fmt_minutes(minutes: Any) -> str:
     """Business minutes as people say them: 15 min, 4 h, 8 h 30 min."""
     if minutes in (None, ""):
@@ -160,14 +164,16 @@ def _status_chart(definition: Definition) -> tuple[dict[str, int], Any, int]:
     breached = Clock.objects.filter(definition=definition, breached=True).count()
     rows = [
         {
-            "label": status.label,
+            "label": SHORT_STATUS.get(status.value, status.label),
             "count": counts.get(status.value, 0),
             "css": f"sld-bar-{status.value}",
         }
         for status in ClockStatus
     ]
     rows.append({"label": "Breached", "count": breached, "css": "sld-bar-breached"})
-    chart = hbar_chart(rows, title=f"Clocks of {definition.name} by status", css="sld-bar")
+    chart = hbar_chart(
+        rows, title=f"Clocks of {definition.name} by status", css="sld-bar", width=520
+    )
     return counts, chart, breached
 
 
