@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from opsdesk.core.calendars import Calendar
+from opsdesk.core.calendars import Calendar, CalendarError
 from opsdesk.sla.calendars import OrgCalendars
 from opsdesk.sla.choices import Kind, Metric, TicketType
 from opsdesk.sla.models import Definition
@@ -71,7 +71,9 @@ def target_seconds(definition: Definition, metric: str, priority: int) -> int | 
         if metric == Metric.RESOLUTION
         else definition.response_minutes
     ) or {}
-    value = minutes.get(str(priority), minutes.get(priority))  # type: ignore[call-overload]
+    if not isinstance(minutes, dict):
+        return None
+    value = minutes.get(str(priority), minutes.get(priority))
     if value in (None, ""):
         return None
     try:
@@ -80,9 +82,27 @@ def target_seconds(definition: Definition, metric: str, priority: int) -> int | 
         return None
 
 
+def _ints(values: Any) -> set[int]:
+    out = set()
+    for value in values or []:
+        try:
+            out.add(int(value))
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def _add(calendar: Calendar, start: datetime, seconds: float) -> datetime:
+    """`Calendar.add`, with a calendar that has no working time never reaching the end."""
+    try:
+        return calendar.add(start, seconds)
+    except CalendarError:
+        return start + timedelta(days=3650)
+
+
 def _priorities(definition: Definition) -> list[int]:
     if definition.priorities:
-        return sorted({int(p) for p in definition.priorities})
+        return sorted(_ints(definition.priorities))
     keys = set(definition.resolution_minutes or {}) | set(definition.response_minutes or {})
     out = set()
     for key in keys:
@@ -100,7 +120,7 @@ def _covers(definition: Definition, service_ids: frozenset[int], service_id: int
 
 
 def _covers_priority(definition: Definition, priority: int) -> bool:
-    return not definition.priorities or priority in {int(p) for p in definition.priorities}
+    return not definition.priorities or priority in _ints(definition.priorities)
 
 
 # --- the chain check ----------------------------------------------------------------------
@@ -481,7 +501,7 @@ def _check_cell(
         incidents=history.incidents.get(sid, 0),
     )
     refs = reference_starts(tz, now)
-    sla_due = {name: sla_cal.add(start, sla_res) for name, start in refs}
+    sla_due = {name: _add(sla_cal, start, sla_res) for name, start in refs}
     calendars_used = {sla_cal_name}
     sla_label = f"SLA P{prio} {fmt_duration(sla_res)}"
 
@@ -506,7 +526,7 @@ def _check_cell(
             response,
             ola_cal_name,
             wall={
-                name: (ola_cal.add(start, target) - start).total_seconds()
+                name: (_add(ola_cal, start, target) - start).total_seconds()
                 for name, start in refs
                 if target is not None
             },
@@ -544,7 +564,7 @@ def _check_cell(
                 response,
                 uc_cal_name,
                 wall={
-                    n: (uc_cal.add(start, target) - start).total_seconds()
+                    n: (_add(uc_cal, start, target) - start).total_seconds()
                     for n, start in refs
                     if target is not None
                 },
@@ -627,7 +647,7 @@ def _check_cell(
             moment = start
             for link in chain_links:
                 link_cal, _ = cal(_definition_of(link, olas, ucs))
-                end = link_cal.add(moment, link.target_seconds or 0)
+                end = _add(link_cal, moment, link.target_seconds or 0)
                 walk.steps.append(Step(link.label, link.kind, moment, end))
                 moment = end
             walk.end = moment

@@ -270,6 +270,18 @@ def test_a_team_without_an_ola_is_a_gap(world):
     assert (teams["Database"].handled, teams["Database"].on_path) == (2, True)
 
 
+def test_imported_history_names_its_groups(world):
+    incident = _incident(world, world.warehouse, MONDAY)
+    Activity.objects.filter(subject_id=incident.pk, kind="assigned").delete()
+    _event(incident, "assigned", MONDAY, group="Network")  # a team of that name
+    _event(incident, "assigned", MONDAY.replace(hour=10), group="Old Mainframe Desk")
+    row = _row(check_chain(world.cast.org_a.pk, now=NOW), world.warehouse)
+    teams = {t.name: t for t in row.teams}
+    assert teams["Network"].handled == 1 and not teams["Network"].gap
+    assert teams["Old Mainframe Desk"].gap
+    assert "Gap: Old Mainframe Desk handled 1 of 3 incidents of Warehouse" in " ".join(row.reasons)
+
+
 def test_a_24x7_uc_against_a_business_hours_sla_is_compared_in_wall_clock_time(world):
     row = _row(check_chain(world.cast.org_a.pk, now=NOW), world.telephony)
     # From Monday 09:00 the 24x7 UC of 10 h runs to 19:00, after the SLA's 17:00; from
