@@ -463,6 +463,7 @@ def check_chain(
                 teams,
                 org_tz,
                 now,
+                {o.d.team_id for o in olas},
             )
         )
     rows.sort(key=lambda r: (r.service_id is None, r.service_name.lower(), r.priority))
@@ -481,6 +482,7 @@ def _check_cell(
     teams: dict[int, str],
     org_tz: str,
     now: datetime,
+    teams_with_ola: set[int] | None = None,
 ) -> ChainRow:
     sla = covering[0].d
     sla_cal, sla_cal_name = cal(sla)
@@ -625,7 +627,12 @@ def _check_cell(
             gaps.append(
                 f"Gap: {link.name} handled {link.handled} of {row.incidents} incident"
                 f"{'s' if row.incidents != 1 else ''} of {service_name} in the last "
-                f"{HISTORY_DAYS} days and has no OLA covering P{prio}."
+                f"{HISTORY_DAYS} days and has "
+                + (
+                    f"no OLA covering {service_name} P{prio}."
+                    if link.key in (teams_with_ola or set())
+                    else "no OLA at all."
+                )
             )
     if not row.teams:
         gaps.append(f"Gap: no OLA underpins this SLA for {service_name} P{prio}.")

@@ -260,7 +260,7 @@ def test_a_team_without_an_ola_is_a_gap(world):
     assert row.gaps == ["Database"]
     assert row.reasons[0] == (
         "Gap: Database handled 2 of 2 incidents of Warehouse in the last 90 days and has no "
-        "OLA covering P2."
+        "OLA at all."
     )
     # Network's OLA covers every service, so it is in the chain, but it never handled
     # Warehouse: the other services' history does not leak into this row.
@@ -268,6 +268,17 @@ def test_a_team_without_an_ola_is_a_gap(world):
     assert set(teams) == {"Service Desk A", "Database", "Network"}
     assert (teams["Network"].handled, teams["Network"].on_path) == (0, False)
     assert (teams["Database"].handled, teams["Database"].on_path) == (2, True)
+
+
+def test_a_team_whose_ola_covers_other_services_is_a_gap_here(world):
+    Definition.objects.get(name="Network repairs").services.set([world.email])
+    row = _row(check_chain(world.cast.org_a.pk, now=NOW), world.payroll)
+    assert row.gaps == ["Network"]
+    assert (
+        "Gap: Network handled 3 of 3 incidents of Payroll in the last 90 days and has no OLA "
+        "covering Payroll P2." in row.reasons
+    )
+    assert _row(check_chain(world.cast.org_a.pk, now=NOW), world.email).verdict == FITS
 
 
 def test_imported_history_names_its_groups(world):
