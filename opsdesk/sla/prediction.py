@@ -379,10 +379,31 @@ def score_clocks(
         clock.prediction = estimate.as_json()
         clock.predicted_at = now
     if save and clocks:
-        Clock.objects.bulk_update(
-            clocks, ["breach_probability", "prediction", "predicted_at"], batch_size=1000
-        )
+        _save_scores(Clock, clocks, now)
     return clocks
+
+
+def _save_scores(model: Any, clocks: list[Any], now: datetime) -> None:
+    """One UPDATE per distinct (probability, prediction): clocks of the same group at the
+    same stage share them, so this is far fewer statements than clocks (and much faster than
+    `bulk_update`'s CASE expressions on SQLite)."""
+    import json
+
+    from django.db import transaction
+
+    same: dict[str, list[int]] = defaultdict(list)
+    values: dict[str, tuple[float | None, dict[str, Any]]] = {}
+    for clock in clocks:
+        key = json.dumps([clock.breach_probability, clock.prediction], sort_keys=True)
+        same[key].append(clock.pk)
+        values[key] = (clock.breach_probability, clock.prediction)
+    with transaction.atomic():
+        for key, ids in same.items():
+            probability, prediction = values[key]
+            for start in range(0, len(ids), 500):
+                model.objects.filter(pk__in=ids[start : start + 500]).update(
+                    breach_probability=probability, prediction=prediction, predicted_at=now
+                )
 
 
 def score_open_clocks(
