@@ -292,7 +292,7 @@ def clock_state(clock: Clock, now: datetime | None = None) -> ClockState:
         text = f"{label.lower()}, {duration(remaining)} left{when}"
         tone = "paused"
     elif status == ClockStatus.STOPPED:
-        text = "met"
+        text = f"{duration(remaining)} to spare"
         tone = "met"
     else:
         text = label.lower()

@@ -24,6 +24,7 @@ JHB = ZoneInfo("Africa/Johannesburg")
 def _setup():  # type: ignore[no-untyped-def]
     from django.utils import timezone
 
+    from opsdesk.core.models import BusinessCalendar
     from opsdesk.core.testing.cast import make_cast
     from opsdesk.sla import calendars
     from opsdesk.sla.models import Clock, Definition
@@ -63,20 +64,29 @@ def _setup():  # type: ignore[no-untyped-def]
         title="Core banking batch overran",
     )
     now = timezone.now()
+    office = BusinessCalendar.objects.get(organization=cast.org_a, is_default=True).compiled()
+
+    def business_ago(hours: float) -> datetime:
+        """The moment `hours` of office time before now (whatever day the test runs)."""
+        moment = now
+        while office.business_seconds(moment, now) < hours * 3600:
+            moment -= timedelta(minutes=15)
+        return moment
+
     live = []
-    for title, days, prob in (
-        ("Branch VPN drops every hour", 6, None),
-        ("Payroll export fails", 2, 0.82),
-        ("Outlook asks for password", 1, 0.35),
-        ("Printer on floor 3 jams", 0, None),
+    for title, hours, prob, assignee in (
+        ("Branch VPN drops every hour", 30, None, None),
+        ("Payroll export fails", 3, 0.82, cast.agent),
+        ("Outlook asks for password", 1.5, 0.35, None),
+        ("Printer on floor 3 jams", 0.25, None, None),
     ):
-        opened = now - timedelta(days=days, hours=1)
         incident = incident_with_history(
             cast,
-            opened,
+            business_ago(hours),
             now=now,
             title=title,
             assignment_group=cast.team_a,
+            assignee=assignee,
         )
         if prob is not None:
             Clock.objects.filter(subject_id=incident.pk, metric="resolution", kind="sla").update(

@@ -161,6 +161,11 @@ def test_a_response_in_time_is_met_with_time_to_spare(cast):
     assert response.status == "stopped" and response.label == "Met"
     assert response.conclusion == "met: stopped Thu 2 Apr 15:30 with 30 min to spare"
     assert [s.kind for s in response.segments] == ["running", "stopped"]
+    stored = Clock.objects.select_related("definition", "calendar").get(
+        subject_id=incident.pk, metric="response"
+    )
+    state = selectors.clock_state(stored, now)
+    assert (state.label, state.text, state.tone) == ("Met", "30 min to spare", "met")
 
 
 def test_api_returns_the_segments_as_json(cast, client):
