@@ -14,13 +14,14 @@ from typing import Any
 from opsdesk.core.calendars import Calendar, always_open
 from opsdesk.core.models import BusinessCalendar
 
-_COMPILED: dict[tuple[int, int], Calendar] = {}
+_COMPILED: dict[tuple[Any, ...], Calendar] = {}
 _LOCK = threading.Lock()
 
 
 def compiled(calendar: BusinessCalendar) -> Calendar:
     """The compiled form of a stored calendar; rebuilt when its version changes."""
-    key = (calendar.pk, calendar.version)
+    # created_at/updated_at too: an id can be handed out again (SQLite after a rollback).
+    key = (calendar.pk, calendar.version, calendar.created_at, calendar.updated_at)
     found = _COMPILED.get(key)
     if found is None:
         found = calendar.compiled()
