@@ -468,8 +468,8 @@ def create_definition(
 
 
 def _label(value: Any) -> Any:
-    if hasattr(value, "pk"):
-        return str(value)
+    if hasattr(value, "_meta"):
+        return (value._meta.label_lower, value.pk)
     return value
 
 
