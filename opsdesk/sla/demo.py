@@ -11,8 +11,10 @@ Per organisation (countries and time zone from the organisation):
 - SLAs: P1 response 15 min / resolution 4 h around the clock; P2-P5 in business time on the
   ticket's country calendar (P2 30 min / 8 h, P3 4 h / 3 days, P4 1 day / 5 days, P5 2 days /
   10 days; a business day is 9 hours);
-- an OLA per demo team, shorter than the SLA, except Application Support's P2 resolution
-  (12 business hours against the SLA's 8), which the chain check flags;
+- per demo team an OLA for P2-P5 in office hours and an on-call OLA for P1 around the clock,
+  so that the usual path (Service Desk, a resolver team, a supplier) fits each SLA, except
+  Application Support's P2 resolution (12 business hours against the SLA's 8), which the
+  chain check flags;
 - UCs for the vendors, counting only while a ticket is on hold awaiting the vendor.
 
 Definitions are written through `opsdesk.sla.definition_actions` (validated, audited) without
@@ -76,17 +78,26 @@ SLA_ESCALATIONS = [
     {"at": 100, "action": "notify", "to": "group_manager"},
 ]
 
-#: team -> resolution minutes per priority (the ticket's time with the team)
+#: team -> (response, resolution) minutes per priority, P2-P5 on the office calendar; chosen
+#: so that the usual path (Service Desk, then a resolver team, then a supplier) fits each SLA.
 OLAS = {
     "Service Desk": (
-        {"1": 10, "2": 15, "3": 60, "4": 240, "5": 480},
-        {"1": 60, "2": 120, "3": 480, "4": DAY, "5": 2 * DAY},
+        {"2": 15, "3": 60, "4": 240, "5": 480},
+        {"2": 60, "3": 240, "4": 480, "5": DAY},
     ),
-    "Network": (None, {"1": 180, "2": 360, "3": 2 * DAY, "4": 4 * DAY, "5": 8 * DAY}),
-    "Platform": (None, {"1": 180, "2": 360, "3": 2 * DAY, "4": 4 * DAY, "5": 8 * DAY}),
-    "Database": (None, {"1": 150, "2": 300, "3": 2 * DAY, "4": 4 * DAY, "5": 8 * DAY}),
+    "Network": (None, {"2": 180, "3": DAY, "4": 2 * DAY, "5": 4 * DAY}),
+    "Platform": (None, {"2": 180, "3": DAY, "4": 2 * DAY, "5": 4 * DAY}),
+    "Database": (None, {"2": 150, "3": DAY, "4": 2 * DAY, "5": 4 * DAY}),
     # Deliberately longer than the SLA's 8 business hours at P2: the chain check shows it.
-    "Application Support": (None, {"1": 180, "2": 720, "3": 2 * DAY, "4": 4 * DAY, "5": 8 * DAY}),
+    "Application Support": (None, {"2": 720, "3": DAY, "4": 2 * DAY, "5": 4 * DAY}),
+}
+#: team -> P1 resolution minutes, around the clock (on call)
+ON_CALL = {
+    "Service Desk": 30,
+    "Network": 90,
+    "Platform": 90,
+    "Database": 90,
+    "Application Support": 90,
 }
 
 
@@ -243,14 +254,28 @@ def _definitions(
             "name": f"{team_name} OLA",
             "kind": Kind.OLA,
             "team": team,
+            "priorities": [2, 3, 4, 5],
             "calendar": calendars["office"],
-            "description": f"What {team_name} promises while it holds a ticket.",
+            "description": f"What {team_name} promises while it holds a ticket, in office hours.",
             "resolution_minutes": resolution,
             "escalations": [{"at": 90, "action": "notify", "to": "group_manager"}],
         }
         if response:
             spec["response_minutes"] = response
         specs.append(spec)
+        specs.append(
+            {
+                "name": f"{team_name} on-call OLA (P1)",
+                "kind": Kind.OLA,
+                "team": team,
+                "priorities": [1],
+                "calendar": calendars["24x7"],
+                "description": f"{team_name}'s on-call rota for critical incidents.",
+                "response_minutes": {"1": 5} if team_name == "Service Desk" else {},
+                "resolution_minutes": {"1": ON_CALL[team_name]},
+                "escalations": [{"at": 75, "action": "notify", "to": "group_manager"}],
+            }
+        )
     vendor_wait = ["on_hold:awaiting_vendor"]
     specs += [
         {
@@ -261,7 +286,7 @@ def _definitions(
             "description": "Circuit faults: restore within the contracted hours, day and night.",
             "run_when": vendor_wait,
             "pause_when": [],
-            "resolution_minutes": {"1": 240, "2": 480, "3": 1440, "4": 2880, "5": 2880},
+            "resolution_minutes": {"1": 90, "2": 180, "3": 1440, "4": 2880, "5": 2880},
         },
         {
             "name": f"{cloud.name} support UC",
@@ -271,7 +296,7 @@ def _definitions(
             "description": "Enterprise support plan: business-critical cases first.",
             "run_when": vendor_wait,
             "pause_when": [],
-            "resolution_minutes": {"1": 120, "2": 360, "3": DAY, "4": 2 * DAY, "5": 3 * DAY},
+            "resolution_minutes": {"1": 60, "2": 180, "3": DAY, "4": 2 * DAY, "5": 3 * DAY},
         },
         {
             "name": f"{hardware.name} next-business-day UC",
@@ -281,7 +306,7 @@ def _definitions(
             "description": "Parts and an engineer on site by the next business day.",
             "run_when": vendor_wait,
             "pause_when": [],
-            "resolution_minutes": {"2": DAY, "3": DAY, "4": 2 * DAY, "5": 3 * DAY},
+            "resolution_minutes": {"3": DAY, "4": DAY, "5": 2 * DAY},
         },
     ]
     return specs

@@ -74,8 +74,8 @@ def test_demo_service_levels(cast, desk):  # type: ignore[no-untyped-def]
         (k, Definition.objects.filter(organization=desk, kind=k).count())
         for k in ("sla", "ola", "uc")
     )
-    assert kinds == {"sla": 2, "ola": 5, "uc": 3}
-    p1 = Definition.objects.get(organization=desk, priorities=[1])
+    assert kinds == {"sla": 2, "ola": 10, "uc": 3}
+    p1 = Definition.objects.get(organization=desk, kind="sla", priorities=[1])
     assert (p1.response_minutes, p1.resolution_minutes, p1.calendar.name) == (
         {"1": 15},
         {"1": 240},
