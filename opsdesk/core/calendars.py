@@ -198,10 +198,10 @@ class Calendar:
         self._exceptions = dict(spec.exceptions)
         self._holiday_cache: dict[int, Mapping[date, str]] = {}
         self._years: tuple[int, int] | None = None
-        self._starts: list[float] = []
-        self._ends: list[float] = []
-        self._cum: list[float] = []  # working seconds before interval i
-        self._cum_end: list[float] = []  # working seconds up to the end of interval i
+        # (starts, ends, cum, cum_end): the working intervals, the working seconds before
+        # each and up to the end of each. Replaced whole, never changed in place, so a reader
+        # that takes one snapshot sees a consistent index while another thread extends it.
+        self._index: tuple[list[float], list[float], list[float], list[float]] = ([], [], [], [])
         self._lock = threading.Lock()
 
     # --- what a day is ----------------------------------------------------------------------
@@ -296,7 +296,7 @@ class Calendar:
                 cum.append(total)
                 total += end - start
                 cum_end.append(total)
-            self._starts, self._ends, self._cum, self._cum_end = starts, ends, cum, cum_end
+            self._index = (starts, ends, cum, cum_end)
             self._years = (lo, hi)
 
     def _cover(self, *moments: float) -> None:
@@ -304,11 +304,13 @@ class Calendar:
         years = [_from_epoch(m).year for m in moments]
         self._ensure(min(years) - 1, max(years) + 1)
 
-    def _cum_at(self, t: float) -> float:
-        i = bisect.bisect_right(self._starts, t) - 1
+    @staticmethod
+    def _cum_at(index: tuple[list[float], ...], t: float) -> float:
+        starts, ends, cum, _ = index
+        i = bisect.bisect_right(starts, t) - 1
         if i < 0:
             return 0.0
-        return self._cum[i] + min(t, self._ends[i]) - self._starts[i]
+        return cum[i] + min(t, ends[i]) - starts[i]
 
     # --- the arithmetic -------------------------------------------------------------------
 
@@ -320,7 +322,8 @@ class Calendar:
         if b < a:
             return -self.business_seconds(end, start)
         self._cover(a, b)
-        return self._cum_at(b) - self._cum_at(a)
+        index = self._index
+        return self._cum_at(index, b) - self._cum_at(index, a)
 
     def add(self, start: datetime, seconds: float) -> datetime:
         """The instant at which `seconds` of working time, counted from `start`, run out."""
@@ -330,9 +333,10 @@ class Calendar:
         if self.spec.always_open:
             return _from_epoch(a + seconds)
         self._cover(a)
-        target = self._cum_at(a) + seconds
+        index = self._index
+        target = self._cum_at(index, a) + seconds
         year = _from_epoch(a).year
-        while not self._cum_end or self._cum_end[-1] < target:
+        while not index[3] or index[3][-1] < target:
             assert self._years is not None
             if self._years[1] > year + MAX_YEARS_AHEAD:
                 raise CalendarError(
@@ -340,31 +344,36 @@ class Calendar:
                     f"{start.isoformat()}."
                 )
             self._ensure(self._years[0], self._years[1] + 1)
-            target = self._cum_at(a) + seconds
-        j = bisect.bisect_left(self._cum_end, target)
-        return _from_epoch(self._starts[j] + (target - self._cum[j]))
+            index = self._index
+            target = self._cum_at(index, a) + seconds
+        starts, _, cum, cum_end = index
+        j = bisect.bisect_left(cum_end, target)
+        return _from_epoch(starts[j] + (target - cum[j]))
 
     def is_working(self, moment: datetime) -> bool:
         t = _epoch(moment)
         if self.spec.always_open:
             return True
         self._cover(t)
-        i = bisect.bisect_right(self._starts, t) - 1
-        return i >= 0 and t < self._ends[i]
+        starts, ends, _, _ = self._index
+        i = bisect.bisect_right(starts, t) - 1
+        return i >= 0 and t < ends[i]
 
     def next_working(self, moment: datetime) -> datetime:
         """`moment` if it is working time, else the start of the next working range."""
         t = _epoch(moment)
         if self.spec.always_open or self.is_working(moment):
             return moment
-        i = bisect.bisect_right(self._starts, t)
-        while i >= len(self._starts):
+        starts = self._index[0]
+        i = bisect.bisect_right(starts, t)
+        while i >= len(starts):
             assert self._years is not None
             if self._years[1] > moment.year + MAX_YEARS_AHEAD:
                 raise CalendarError("The calendar has no working time ahead.")
             self._ensure(self._years[0], self._years[1] + 1)
-            i = bisect.bisect_right(self._starts, t)
-        return _from_epoch(self._starts[i])
+            starts = self._index[0]
+            i = bisect.bisect_right(starts, t)
+        return _from_epoch(starts[i])
 
     def working_intervals(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """The working ranges inside [start, end), clipped, in UTC."""
@@ -374,10 +383,11 @@ class Calendar:
         if self.spec.always_open:
             return [(_from_epoch(a), _from_epoch(b))]
         self._cover(a, b)
-        i = max(0, bisect.bisect_right(self._starts, a) - 1)
+        starts, ends, _, _ = self._index
+        i = max(0, bisect.bisect_right(starts, a) - 1)
         out: list[tuple[datetime, datetime]] = []
-        while i < len(self._starts) and self._starts[i] < b:
-            s, e = max(a, self._starts[i]), min(b, self._ends[i])
+        while i < len(starts) and starts[i] < b:
+            s, e = max(a, starts[i]), min(b, ends[i])
             if s < e:
                 out.append((_from_epoch(s), _from_epoch(e)))
             i += 1
