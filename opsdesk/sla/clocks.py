@@ -340,9 +340,22 @@ def compute_for(
     country = (
         ticket_country(incident) if any(not d.definition.calendar_id for d in definitions) else ""
     )
+    groups = {span.condition.group for span in history}
+    tokens: set[str] = set()
+    for span in history:
+        tokens |= span.condition.tokens()
     for loaded in definitions:
         if not loaded.applies(incident):
             continue
+        kind = loaded.definition.kind
+        if kind == Kind.OLA and not any(
+            rules.holds(group) for rules in loaded.rules.values() for group in groups
+        ):
+            continue  # the team never held the ticket: no clock, no replay needed
+        if kind == Kind.UC and not any(
+            tokens & rules.run_when for rules in loaded.rules.values() if rules.run_when
+        ):
+            continue  # never with the supplier
         stored = calendars.choose(loaded.definition.calendar_id, country)
         cal = calendars.compiled(stored)
         for metric, rules in loaded.rules.items():
