@@ -21,10 +21,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connection
 from django.db.models import (
-    Aggregate,
-    Avg,
     Case,
     Count,
     F,
@@ -204,24 +201,6 @@ class Seconds(Func):
             f" - CAST(strftime('%%s', {earlier}) AS INTEGER))"
         )
         return sql, (*later_params, *earlier_params)
-
-
-class PercentileCont(Aggregate):
-    """PostgreSQL's ``percentile_cont(f) WITHIN GROUP (ORDER BY expr)``."""
-
-    function = "percentile_cont"
-    template = (
-        "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY (%(expressions)s)::double precision)"
-    )
-    output_field = FloatField()
-    allow_distinct = False
-
-    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
-        super().__init__(expression, fraction=float(fraction), **extra)
-
-
-def _is_postgres() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def _one_if(**lookups: Any) -> Sum:
@@ -551,54 +530,41 @@ def percentile(ordered: Sequence[float], fraction: float) -> float | None:
     return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
 
 
-def _bucket_sums() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for i, (_label, lo, hi) in enumerate(BUCKETS):
-        lookups: dict[str, Any] = {"dur__gte": lo}
-        if hi is not None:
-            lookups["dur__lt"] = hi
-        out[f"b{i}"] = _one_if(**lookups)
-    return out
-
-
-def _from_row(row: dict[str, Any]) -> Distribution:
-    n = row["n"] or 0
-    return Distribution(
-        count=n,
-        mean=float(row["mean"]) if n and row["mean"] is not None else None,
-        median=row.get("p50"),
-        p90=row.get("p90"),
-        histogram=[int(row[f"b{i}"] or 0) for i in range(len(BUCKETS))],
-    )
-
-
 def distribution(qs: QuerySet[Any], duration: Any) -> tuple[Distribution, dict[int, Distribution]]:
     """(overall, per priority) of ``duration`` over ``qs`` (rows with a ``priority``).
 
-    Counts, means and histograms are aggregates on both databases; percentiles are
-    ``percentile_cont`` on PostgreSQL, and on SQLite come from one sorted list of the
-    durations (nothing else is fetched)."""
-    qs = qs.annotate(dur=duration).filter(dur__isnull=False, dur__gte=0)
-    aggregates: dict[str, Any] = {"n": Count("pk"), "mean": Avg("dur"), **_bucket_sums()}
-    if _is_postgres():
-        aggregates["p50"] = PercentileCont("dur", 0.5)
-        aggregates["p90"] = PercentileCont("dur", 0.9)
-    overall = _from_row(qs.aggregate(**aggregates))
-    by_priority = {
-        row["priority"]: _from_row(row)
-        for row in qs.values("priority").annotate(**aggregates).order_by("priority")
-    }
-    if not _is_postgres():
-        per: dict[int, list[float]] = defaultdict(list)
-        everything: list[float] = []
-        for prio, value in qs.order_by("dur").values_list("priority", "dur").iterator():
-            per[prio].append(float(value))
-            everything.append(float(value))
-        overall.median, overall.p90 = percentile(everything, 0.5), percentile(everything, 0.9)
-        for prio, values in per.items():
-            found = by_priority[prio]
-            found.median, found.p90 = percentile(values, 0.5), percentile(values, 0.9)
-    return overall, by_priority
+    One query fetches the (priority, duration) pairs, sorted; counts, means, histograms
+    and percentiles (linear interpolation, what ``percentile_cont`` computes) are worked
+    out from them. A month of a million-ticket desk is some 80,000 pairs: one query beats
+    the dozen aggregates it replaces."""
+    pairs = (
+        qs.annotate(dur=duration)
+        .filter(dur__isnull=False, dur__gte=0)
+        .order_by("dur")
+        .values_list("priority", "dur")
+    )
+    per: dict[int, list[float]] = defaultdict(list)
+    everything: list[float] = []
+    for prio, value in pairs.iterator(chunk_size=10000):
+        seconds = float(value.total_seconds() if hasattr(value, "total_seconds") else value)
+        per[prio].append(seconds)
+        everything.append(seconds)
+    return _summarise(everything), {p: _summarise(v) for p, v in sorted(per.items())}
+
+
+def _summarise(ordered: list[float]) -> Distribution:
+    """The distribution of durations already sorted ascending."""
+    found = Distribution(count=len(ordered))
+    if not ordered:
+        return found
+    found.mean = sum(ordered) / len(ordered)
+    found.median, found.p90 = percentile(ordered, 0.5), percentile(ordered, 0.9)
+    for value in ordered:
+        for i, (_label, lo, hi) in enumerate(BUCKETS):
+            if value >= lo and (hi is None or value < hi):
+                found.histogram[i] += 1
+                break
+    return found
 
 
 def mttr(
@@ -958,6 +924,53 @@ def definitions_in_force(organization_id: int, start: datetime, end: datetime) -
     return out
 
 
+#: The columns one grouped query returns for every breakdown of a report.
+_GROUP_FIELDS = (
+    "kind",
+    "metric",
+    "service_id",
+    "priority",
+    "team_id",
+    "vendor_id",
+    "definition_id",
+)
+
+
+def _groups(ids: list[int], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Met/breached counts of the period's stopped clocks per combination of kind, metric,
+    service, priority, team, supplier and definition: one scan of the period, from which
+    every breakdown of the report is summed in Python (a few thousand groups at most)."""
+    return list(
+        stopped_clocks(ids, start, end, metric=None)
+        .values(*_GROUP_FIELDS)
+        .annotate(**_counts())
+        .order_by()
+    )
+
+
+def _kind_totals(groups: list[dict[str, Any]], metric: str) -> dict[str, ComplianceRow]:
+    out = {k: ComplianceRow(k, KIND_LABELS[k]) for k in KINDS}
+    for g in groups:
+        if g["metric"] == metric and g["kind"] in out:
+            out[g["kind"]].add(g["n"] - g["n_breached"], g["n_breached"])
+    return out
+
+
+def _breakdown(
+    groups: list[dict[str, Any]], group_by: str, kind: str | None, metric: str | None
+) -> list[ComplianceRow]:
+    """What `compliance` answers for one organisation, summed from `_groups`."""
+    column = GROUP_COLUMNS[group_by]
+    rows: dict[Any, ComplianceRow] = {}
+    for g in groups:
+        if (kind and g["kind"] != kind) or (metric and g["metric"] != metric):
+            continue
+        row = rows.setdefault(g[column], ComplianceRow(g[column], ""))
+        row.add(g["n"] - g["n_breached"], g["n_breached"])
+    _label(group_by, rows)
+    return _ordered(group_by, rows)
+
+
 def service_report(*, organization_id: int, first: date, last: date) -> ComplianceReport:
     """The report for days ``first``..``last`` in the organisation's time zone; its trend
     covers the six months ending with the month of ``last``."""
@@ -966,8 +979,9 @@ def service_report(*, organization_id: int, first: date, last: date) -> Complian
     org = Organization.objects.get(pk=organization_id)
     period = date_period(org.time_zone or "UTC", first, last)
     start, end, ids = period.start, period.end, [org.pk]
-    resolution = totals(ids, start, end, metric=Metric.RESOLUTION)
-    response = totals(ids, start, end, metric=Metric.RESPONSE)
+    groups = _groups(ids, start, end)
+    resolution = _kind_totals(groups, Metric.RESOLUTION)
+    response = _kind_totals(groups, Metric.RESPONSE)
     count, listed = breaches(org.pk, start, end)
     return ComplianceReport(
         organization_id=org.pk,
@@ -976,11 +990,11 @@ def service_report(*, organization_id: int, first: date, last: date) -> Complian
         period=period,
         definitions=definitions_in_force(org.pk, start, end),
         kinds=[KindFigures(k, KIND_LABELS[k], resolution[k], response[k]) for k in KINDS],
-        by_service=compliance(ids, start, end, "service", kind=Kind.SLA),
-        by_priority=compliance(ids, start, end, "priority", kind=Kind.SLA),
-        by_team=compliance(ids, start, end, "team", kind=Kind.OLA),
-        by_supplier=compliance(ids, start, end, "supplier", kind=Kind.UC),
-        by_definition=compliance(ids, start, end, "definition", metric=None),
+        by_service=_breakdown(groups, "service", Kind.SLA, Metric.RESOLUTION),
+        by_priority=_breakdown(groups, "priority", Kind.SLA, Metric.RESOLUTION),
+        by_team=_breakdown(groups, "team", Kind.OLA, Metric.RESOLUTION),
+        by_supplier=_breakdown(groups, "supplier", Kind.UC, Metric.RESOLUTION),
+        by_definition=_breakdown(groups, "definition", None, None),
         trend=trend(org.pk, period.time_zone, last.replace(day=1)),
         breach_count=count,
         breaches=listed,
