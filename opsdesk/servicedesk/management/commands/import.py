@@ -74,7 +74,9 @@ class Command(BaseCommand):
             if bar is None:
                 for other in bars.values():
                     other.close()
-                label = "reading rows" if stage == "read" else "writing incidents"
+                label = {"read": "reading rows", "clocks": "computing SLA clocks"}.get(
+                    stage, "writing incidents"
+                )
                 unit = "row" if stage == "read" else "incident"
                 bar = bars[stage] = tqdm(total=total or None, unit=unit, desc=label, file=out)
             if total and bar.total != total:
