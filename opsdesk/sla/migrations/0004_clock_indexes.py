@@ -46,6 +46,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='clock',
-            index=models.Index(fields=['organization', 'kind', 'stopped_at'], include=('metric', 'status', 'breached'), name='clock_report'),
+            index=models.Index(fields=['organization', 'kind', 'stopped_at'], include=('metric', 'status', 'breached', 'service', 'priority', 'team', 'vendor', 'definition'), name='clock_report'),
         ),
     ]
