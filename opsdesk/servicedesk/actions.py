@@ -307,9 +307,18 @@ def assign_incident(
     incident: Incident,
     assignment_group: Team | None,
     assignee: User | None = None,
+    system: str = "",
+    body: str = "",
+    extra: dict[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> Incident:
-    """Route the incident; moving it away from someone already holding it is a reassignment."""
-    require(acting_user, Incident, Action.CHANGE, incident.organization_id)
+    """Route the incident; moving it away from someone already holding it is a reassignment.
+
+    ``system`` names an automatic actor (e.g. an SLA escalation, with ``acting_user=None``):
+    no permission check, the change is attributed to that name; ``extra`` joins the
+    timeline entry's data."""
+    if not system:
+        require(acting_user, Incident, Action.CHANGE, incident.organization_id)
     _refuse_if_final(incident)
     check_assignment(incident.organization_id, assignment_group, assignee)
     old_group, old_assignee = incident.assignment_group, incident.assignee
@@ -323,14 +332,20 @@ def assign_incident(
     incident.assignment_group = assignment_group
     incident.assignee = assignee
     if incident.first_assigned_at is None and assignee is not None:
-        incident.first_assigned_at = timezone.now()
+        incident.first_assigned_at = at or timezone.now()
     with acting_as(acting_user):
         save_validated(incident)
         timeline.record(
             incident,
             ActivityKind.ASSIGNED,
             actor=acting_user,
-            data=_assignment_data(old_group, old_assignee, assignment_group, assignee),
+            actor_name=system,
+            body=body,
+            data={
+                **_assignment_data(old_group, old_assignee, assignment_group, assignee),
+                **(extra or {}),
+            },
+            at=at,
         )
     return incident
 

@@ -107,9 +107,7 @@ def _escalation_data(event: Any, step: dict[str, Any]) -> dict[str, Any]:
 
 def reassign(incident: Any, event: Any, step: dict[str, Any], now: Any = None) -> dict[str, Any]:
     """Route `incident` to the step's team as OpsDesk; a dict of what was done."""
-    from opsdesk.servicedesk import timeline
-    from opsdesk.servicedesk.actions import check_assignment
-    from opsdesk.servicedesk.choices import ActivityKind
+    from opsdesk.servicedesk.actions import assign_incident
 
     done: dict[str, Any] = {"action": EscalationAction.REASSIGN, "team": step.get("team")}
     team_id = step.get("team")
@@ -123,31 +121,17 @@ def reassign(incident: Any, event: Any, step: dict[str, Any], now: Any = None) -
     done["team_name"] = team.name
     if incident.assignment_group_id == team.pk and incident.assignee_id is None:
         return {**done, "done": False, "reason": f"Already with {team.name}."}
-    check_assignment(incident.organization_id, team, None)
     old_group, old_assignee = incident.assignment_group, incident.assignee
-    if old_group is not None or old_assignee is not None:
-        incident.reassignment_count += 1
-    incident.assignment_group = team
-    incident.assignee = None
-    with acting_as(None):
-        save_validated(incident)
-        timeline.record(
-            incident,
-            ActivityKind.ASSIGNED,
-            actor_name=SYSTEM_NAME,
-            body=f"Reassigned to {team.name} by SLA escalation ({event.clock.definition.name}, "
-            f"{event.threshold} %).",
-            data={
-                "from_group": str(old_group) if old_group else None,
-                "from_assignee": str(old_assignee) if old_assignee else None,
-                "group": team.name,
-                "group_id": team.pk,
-                "assignee": None,
-                "assignee_id": None,
-                "sla_escalation": _escalation_data(event, step),
-            },
-            at=now,
-        )
+    assign_incident(
+        acting_user=None,
+        incident=incident,
+        assignment_group=team,
+        system=SYSTEM_NAME,
+        body=f"Reassigned to {team.name} by SLA escalation ({event.clock.definition.name}, "
+        f"{event.threshold} %).",
+        extra={"sla_escalation": _escalation_data(event, step)},
+        at=now,
+    )
     return {
         **done,
         "done": True,
