@@ -30,6 +30,7 @@ from opsdesk.core.calendars import WEEKDAYS, CalendarError, parse_ranges
 from opsdesk.core.countries import COUNTRY_NAMES, country_name
 from opsdesk.core.errors import Conflict, FieldError, NotFound, PermissionDenied
 from opsdesk.core.models import BusinessCalendar, CalendarException, CombineMode
+from opsdesk.core.pages import page_organization
 from opsdesk.core.permissions import Action, has_permission
 
 DAY_NAMES = dict(
@@ -44,12 +45,7 @@ MAX_ICS_BYTES = 2_000_000
 
 
 def _org(request: HttpRequest) -> Any:
-    org = request.organization
-    if org is None:
-        raise Http404("Choose an organisation first.")
-    if not has_permission(request.user, BusinessCalendar, Action.VIEW, org.pk):
-        raise DjangoPermissionDenied("Calendars are not part of your role.")
-    return org
+    return page_organization(request, BusinessCalendar, "Calendars are not part of your role.")
 
 
 def _can_change(request: HttpRequest) -> bool:

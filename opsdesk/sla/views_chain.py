@@ -14,7 +14,6 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -22,7 +21,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from opsdesk.cmdb.models import ConfigurationItem
-from opsdesk.core.permissions import Action, has_permission
+from opsdesk.core.pages import page_organization
 from opsdesk.sla.chain import (
     VERDICT_LABELS,
     ChainRow,
@@ -38,12 +37,7 @@ PRIORITIES = [("", "All priorities")] + [(str(p), f"P{p}") for p in range(1, 6)]
 
 
 def _org(request: HttpRequest) -> Any:
-    org = request.organization
-    if org is None:
-        raise Http404("Choose an organisation first.")
-    if not has_permission(request.user, Definition, Action.VIEW, org.pk):
-        raise PermissionDenied("Service levels are not part of your role.")
-    return org
+    return page_organization(request, Definition, "Service levels are not part of your role.")
 
 
 class ChainFilterForm(forms.Form):

@@ -26,6 +26,7 @@ from opsdesk.accounts.models import Team
 from opsdesk.cmdb.models import ConfigurationItem
 from opsdesk.core.errors import Conflict, FieldError, NotFound, PermissionDenied
 from opsdesk.core.models import BusinessCalendar
+from opsdesk.core.pages import page_organization
 from opsdesk.core.permissions import Action, has_permission
 from opsdesk.core.selectors import access
 from opsdesk.servicedesk.charts import hbar_chart
@@ -69,12 +70,9 @@ def fmt_seconds(seconds: Any) -> str:
 
 
 def _org(request: HttpRequest) -> Any:
-    org = request.organization
-    if org is None:
-        raise Http404("Choose an organisation first.")
-    if not has_permission(request.user, Definition, Action.VIEW, org.pk):
-        raise DjangoPermissionDenied("Service-level definitions are not part of your role.")
-    return org
+    return page_organization(
+        request, Definition, "Service-level definitions are not part of your role."
+    )
 
 
 def _can(request: HttpRequest, action: str) -> bool:

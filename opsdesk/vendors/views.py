@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
 from opsdesk.core.errors import Conflict, FieldError, NotFound, PermissionDenied
+from opsdesk.core.pages import page_organization
 from opsdesk.core.permissions import Action, has_permission
 from opsdesk.sla.choices import Kind
 from opsdesk.sla.models import Definition
@@ -24,12 +25,7 @@ from opsdesk.vendors.models import Vendor
 
 
 def _org(request: HttpRequest) -> Any:
-    org = request.organization
-    if org is None:
-        raise Http404("Choose an organisation first.")
-    if not has_permission(request.user, Vendor, Action.VIEW, org.pk):
-        raise DjangoPermissionDenied("Vendors are not part of your role.")
-    return org
+    return page_organization(request, Vendor, "Vendors are not part of your role.")
 
 
 def _can(request: HttpRequest, action: str) -> bool:
