@@ -11,6 +11,12 @@ from ninja import NinjaAPI
 import opsdesk
 from opsdesk.accounts.routes import me_router, teams_router, tokens_router, users_router
 from opsdesk.catalog.api import router as catalog_router
+from opsdesk.changes.api.approvals import router as change_approvals_router
+from opsdesk.changes.api.changes import router as changes_router
+from opsdesk.changes.api.deployments import router as deployments_router
+from opsdesk.changes.api.induced import router as change_induced_router
+from opsdesk.changes.api.risk import router as change_risk_router
+from opsdesk.changes.api.windows import router as change_windows_router
 from opsdesk.cmdb.api.assets import router as cmdb_assets_router
 from opsdesk.cmdb.api.cis import router as cmdb_cis_router
 from opsdesk.cmdb.api.imports import router as cmdb_imports_router
@@ -91,5 +97,11 @@ for router in (
     sla_chain_router,
     sla_reports_router,
     sla_prediction_router,
+    changes_router,
+    change_risk_router,
+    change_approvals_router,
+    change_windows_router,
+    deployments_router,
+    change_induced_router,
 ):
     api.add_router("", router)

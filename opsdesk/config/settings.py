@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "opsdesk.notify",
     "opsdesk.vendors",
     "opsdesk.sla",
+    "opsdesk.changes",
 ]
 
 MIDDLEWARE = [

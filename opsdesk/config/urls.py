@@ -23,6 +23,7 @@ urlpatterns = [
     path("sla/", include("opsdesk.sla.urls")),
     path("calendars/", include("opsdesk.core.urls_calendars")),
     path("vendors/", include("opsdesk.vendors.urls")),
+    path("changes/", include("opsdesk.changes.urls")),
     path("", include("opsdesk.accounts.urls")),
     path("", include("opsdesk.core.urls")),
 ]

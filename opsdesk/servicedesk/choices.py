@@ -101,6 +101,7 @@ class SubjectType(models.TextChoices):
     PROBLEM = "problem", "Problem"
     KNOWN_ERROR = "known_error", "Known error"
     ARTICLE = "article", "Knowledge article"
+    CHANGE = "change", "Change"
 
 
 class ActivityKind(models.TextChoices):

@@ -1,0 +1,8 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("cab/", include("opsdesk.changes.urls_cab")),
+    path("calendar/", include("opsdesk.changes.urls_calendar")),
+    path("deployments/", include("opsdesk.changes.urls_deployments")),
+    path("", include("opsdesk.changes.urls_changes")),
+]
