@@ -448,6 +448,11 @@ class Deployment(TenantOwned, ChangeLogged):
     change = models.ForeignKey(
         Change, null=True, blank=True, on_delete=models.SET_NULL, related_name="deployments"
     )
+    #: Deployed inside a freeze window: recorded as it happened, with no standard change.
+    during_freeze = models.BooleanField(default=False)
+    #: Why the deployment has no change (or what is odd about it), shown in the list:
+    #: "Deployed during freeze Month-end freeze", "No standard-change template matches".
+    flag = models.CharField(max_length=500, blank=True)
     payload = models.JSONField(default=dict, blank=True)
 
     objects = ChangeLoggedQuerySet.as_manager()
