@@ -271,6 +271,15 @@ class Approval(TenantOwned, ChangeLogged):
     )
     #: For a CAB step: decided in a meeting by its chair, not by one approver.
     cab = models.BooleanField(default=False)
+    #: The policy whose step this is (empty: the documented default plan); the next step is
+    #: the policy's step after this one when this step reaches its quorum.
+    policy = models.ForeignKey(
+        ApprovalPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    #: For a team step: the team any current member of which may decide.
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     state = models.CharField(
         max_length=20, choices=ApprovalState.choices, default=ApprovalState.REQUESTED
     )
