@@ -237,5 +237,6 @@ def describe_span(start: datetime, end: datetime, zone: zoneinfo.ZoneInfo) -> st
     return f"{first} - {second} {zone.key}"
 
 
-# The hooks (freeze guard, conflict refresh) register when their module is imported.
-from opsdesk.changes import window_actions  # noqa: E402, F401
+# The hooks (freeze guard, conflict refresh) and the change-page section register when their
+# modules are imported.
+from opsdesk.changes import window_actions, windows_section  # noqa: E402, F401
