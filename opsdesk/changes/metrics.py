@@ -68,8 +68,8 @@ class Metrics:
     def as_dict(self) -> dict[str, Any]:
         return {
             "organization_id": self.organization_id,
-            "from": self.start,
-            "to": self.end,
+            "start": self.start,
+            "end": self.end,
             "by": self.by,
             "rows": [r.as_dict() for r in self.rows],
             "total": self.total.as_dict(),
