@@ -87,6 +87,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 #: The lowest score of each class above "low".
 DEFAULT_THRESHOLDS: dict[str, float] = {"moderate": 25, "high": 50, "very_high": 75}
 CLASS_ORDER = ("moderate", "high", "very_high")
+CLASS_RANK = {"low": 0, "moderate": 1, "high": 2, "very_high": 3}
 DEFAULT_QUESTIONNAIRE: list[dict[str, Any]] = [
     {
         "key": "done_before",
