@@ -546,6 +546,16 @@ def links_for_change(user: Any, change: Change) -> QuerySet[InducedLink]:
 # --- the incident page's panel and the change page's section -------------------------------
 
 
+def change_url(change: Change) -> str:
+    """The change page (owned by the changes part; its plain path if the name is unknown)."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("changes-detail", args=[change.pk])
+    except NoReverseMatch:
+        return f"/changes/{change.pk}/"
+
+
 def panel_context(user: Any, incident: Incident) -> dict[str, Any]:
     org = incident.organization_id
     rows = list(links_for_incident(user, incident).exclude(state=InducedState.DISMISSED))
@@ -580,6 +590,7 @@ def induced_section(user: Any, change: Change) -> Section | None:
         "change": change,
         "links": rows,
         "window_hours": window_hours(org),
+        "change_url": change_url(change),
         "can_decide": has_permission(user, InducedLink, Action.CHANGE, org),
         "can_link": change.actual_start is not None
         and has_permission(user, InducedLink, Action.ADD, org),

@@ -269,6 +269,12 @@ def complete_review(
 # --- the change page -------------------------------------------------------------------------
 
 
+def change_url(change: Change) -> str:
+    from opsdesk.changes.induced import change_url as url
+
+    return url(change)
+
+
 def review_section(user: Any, change: Change) -> Section | None:
     """The review form (open) or summary (completed); a "Start a review" button for a change
     that has been implemented and has none."""
@@ -291,6 +297,7 @@ def review_section(user: Any, change: Change) -> Section | None:
     required = required_fields(change)
     context: dict[str, Any] = {
         "change": change,
+        "change_url": change_url(change),
         "review": review,
         "reason": required_reason(change),
         "can_start": can_start,
