@@ -59,7 +59,7 @@ def world(cast):  # type: ignore[no-untyped-def]
 
 
 def test_a_successful_deployment_opens_and_closes_a_standard_change(world):
-    cast, cis, tpl, pipe = world
+    _cast, cis, tpl, pipe = world
     start = timezone.now() - timedelta(minutes=20)
     end = start + timedelta(minutes=7)
     dep, created = deployments.record_deployment(
@@ -91,7 +91,7 @@ def test_a_successful_deployment_opens_and_closes_a_standard_change(world):
 
 
 def test_in_progress_leaves_the_change_in_implement_until_the_finished_event(world):
-    cast, cis, tpl, pipe = world
+    _cast, _cis, _tpl, pipe = world
     start = timezone.now() - timedelta(minutes=5)
     dep, _ = deployments.record_deployment(
         integration=pipe,
@@ -112,7 +112,7 @@ def test_in_progress_leaves_the_change_in_implement_until_the_finished_event(wor
 
 
 def test_redelivery_of_the_same_event_is_idempotent(world):
-    cast, cis, tpl, pipe = world
+    _cast, _cis, _tpl, pipe = world
     payload = data(ci="bank-app", environment="production", version="1.0")
     first, _ = deployments.record_deployment(integration=pipe, data=payload)
     second, created = deployments.record_deployment(integration=pipe, data=payload)
@@ -126,7 +126,7 @@ def test_redelivery_of_the_same_event_is_idempotent(world):
 
 
 def test_a_failed_deployment_closes_the_change_as_failed_or_waits_for_its_review(world):
-    cast, cis, tpl, pipe = world
+    _cast, _cis, _tpl, pipe = world
     dep, _ = deployments.record_deployment(
         integration=pipe,
         data=data(service="Online Banking", environment="production", outcome="failure"),
@@ -142,7 +142,7 @@ def test_a_failed_deployment_closes_the_change_as_failed_or_waits_for_its_review
 
 
 def test_no_template_means_a_deployment_without_change_and_a_flag(world):
-    cast, cis, tpl, pipe = world
+    _cast, _cis, _tpl, pipe = world
     dep, _ = deployments.record_deployment(
         integration=pipe, data=data(ci="bank-app", environment="staging")
     )
@@ -151,7 +151,7 @@ def test_no_template_means_a_deployment_without_change_and_a_flag(world):
 
 
 def test_a_deployment_during_a_freeze_is_recorded_without_a_change(world):
-    cast, cis, tpl, pipe = world
+    cast, cis, _tpl, pipe = world
     now = timezone.now()
     freeze = ChangeWindow.objects.create(
         organization=cast.org_a,
@@ -177,7 +177,7 @@ def test_a_deployment_during_a_freeze_is_recorded_without_a_change(world):
 
 
 def test_the_target_is_resolved_in_the_integrations_organisation_only(world):
-    cast, cis, tpl, pipe = world
+    cast, _cis, _tpl, pipe = world
     b_service = ci(cast.org_b, "B banking", "business_service")
     with pytest.raises(FieldError) as exc:
         deployments.record_deployment(integration=pipe, data=data(service=b_service.pk))
@@ -192,14 +192,14 @@ def test_the_target_is_resolved_in_the_integrations_organisation_only(world):
 
 
 def test_the_default_service_of_the_integration_is_used(world):
-    cast, cis, tpl, pipe = world
+    cast, cis, _tpl, _pipe = world
     mail = integration(cast, name="mail", default_service=cis["email"])
     dep, _ = deployments.record_deployment(integration=mail, data=data(environment="production"))
     assert dep.service == cis["email"] and dep.ci is None
 
 
 def test_a_disabled_integration_records_nothing(world):
-    cast, cis, tpl, pipe = world
+    cast, _cis, _tpl, pipe = world
     set_active(acting_user=cast.manager, integration=pipe, active=False)
     with pytest.raises(Conflict):
         deployments.record_deployment(integration=pipe, data=data(ci="bank-app"))
@@ -209,13 +209,13 @@ def test_a_disabled_integration_records_nothing(world):
 
 
 def test_the_gate_says_yes_when_nothing_stands_in_the_way(world):
-    cast, cis, tpl, pipe = world
+    cast, cis, _tpl, _pipe = world
     answer = deployments.gate(cast.org_a, cis["app_srv"])
     assert answer["allowed"] is True and answer["reasons"] == []
 
 
 def test_the_gate_says_no_inside_a_freeze_covering_the_cis_services(world):
-    cast, cis, tpl, pipe = world
+    cast, cis, _tpl, _pipe = world
     now = timezone.now()
     freeze = ChangeWindow.objects.create(
         organization=cast.org_a,
@@ -233,7 +233,7 @@ def test_the_gate_says_no_inside_a_freeze_covering_the_cis_services(world):
 
 
 def test_the_gate_says_no_while_a_p1_is_open_on_a_service_the_ci_can_take_down(world):
-    cast, cis, tpl, pipe = world
+    cast, cis, _tpl, _pipe = world
     incident = create_incident(
         acting_user=cast.agent,
         organization=cast.org_a,
@@ -264,7 +264,7 @@ def test_the_gate_says_no_while_a_p1_is_open_on_a_service_the_ci_can_take_down(w
 
 
 def test_integrations_keep_only_a_hash_and_rotate(world):
-    cast, cis, tpl, pipe = world
+    cast, _cis, _tpl, _pipe = world
     made, token, secret = create_integration(
         acting_user=cast.admin,
         organization=cast.org_a,
