@@ -262,7 +262,12 @@ def clean_thresholds(thresholds: Any, errors: dict[str, str]) -> dict[str, float
 
 
 def _text(value: Any, limit: int) -> str | None:
-    if not isinstance(value, str) or not value.strip() or len(value.strip()) > limit:
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value.strip()) > limit
+        or "\x00" in value
+    ):
         return None
     return value.strip()
 
@@ -616,7 +621,7 @@ def open_issues_factor(facts: Facts) -> Factor:
     return Factor(
         "open_issues",
         clamp(points / ISSUE_SATURATION),
-        f"{len(incidents)} incidents, {len(problems)} problems",
+        f"{_plural(len(incidents), 'incident')}, {_plural(len(problems), 'problem')}",
         evidence,
         {
             "incidents": [i["number"] for i in incidents],

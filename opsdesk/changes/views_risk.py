@@ -104,6 +104,7 @@ def section_context(user: Any, change: Change, *, live: bool = False) -> dict[st
         "questions": questions,
         "can_assess": _can_assess(user, change),
         "standard": change.change_type == ChangeType.STANDARD,
+        "computed_label": _label(result.get("computed_class") or result["class"]),
     }
 
 
@@ -143,6 +144,7 @@ def _change_in_org(request: HttpRequest, change_id: int) -> Change:
 def change_risk(request: HttpRequest, change_id: int) -> HttpResponse:
     change = _change_in_org(request, change_id)
     context = section_context(request.user, change, live=request.GET.get("live") == "1")
+    context["on_own_page"] = True
     return render(request, "changes/risk/change.html", context)
 
 
@@ -251,6 +253,10 @@ def _posted(request: HttpRequest) -> tuple[dict[str, Any], dict[str, str]]:
     return data, errors
 
 
+def _label(risk_class: str) -> str:
+    return RiskClass(risk_class).label if risk_class in RiskClass.values else "none"
+
+
 def preview_rows(
     organization_id: int, weights: dict[str, float], thresholds: dict[str, float]
 ) -> list[dict[str, Any]]:
@@ -277,6 +283,8 @@ def preview_rows(
                 "old_class": change.risk_class,
                 "new_score": score,
                 "new_class": new_class,
+                "old_label": _label(change.risk_class),
+                "new_label": _label(new_class),
                 "moved": new_class != change.risk_class,
                 "up": risk.CLASS_RANK.get(new_class, 0) > risk.CLASS_RANK.get(change.risk_class, 0),
             }

@@ -1,8 +1,6 @@
 """API routes of change risk: a change's risk explained (live) and assessed (saved), and the
 organisation's risk settings and questionnaire. Writes go through `opsdesk.changes.risk`."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,7 +11,7 @@ from opsdesk.changes import risk
 from opsdesk.changes.models import Change, RiskSettings
 from opsdesk.changes.selectors import access_change
 from opsdesk.core.actions import require
-from opsdesk.core.api import ERROR_RESPONSES, ObjectId
+from opsdesk.core.api import ERROR_RESPONSES, InSchema, ObjectId
 from opsdesk.core.permissions import Action
 from opsdesk.core.selectors import access_organization
 
@@ -81,7 +79,7 @@ class RiskOut(Schema):
     saved: SavedRiskOut = Field(description="What is stored on the change.")
 
 
-class RiskIn(Schema):
+class RiskIn(InSchema):
     answers: dict[Key, Key | None] | None = Field(
         None,
         description="{question key: answer key}, merged over the stored answers; null or an "
@@ -89,13 +87,13 @@ class RiskIn(Schema):
     )
 
 
-class AnswerIn(Schema):
+class AnswerIn(InSchema):
     key: Key
     label: Annotated[str, Field(min_length=1, max_length=120)]
     points: Points
 
 
-class QuestionIn(Schema):
+class QuestionIn(InSchema):
     key: Key
     question: Annotated[str, Field(min_length=1, max_length=300)]
     answers: Annotated[list[AnswerIn], Field(min_length=2, max_length=risk.MAX_ANSWERS)]
@@ -118,7 +116,7 @@ class RiskSettingsOut(Schema):
     default_thresholds: dict[str, float]
 
 
-class RiskSettingsIn(Schema):
+class RiskSettingsIn(InSchema):
     organization_id: ObjectId
     weights: dict[Key, Weight] | None = Field(
         None, description="Weights by factor; missing factors keep their default; {} = defaults."

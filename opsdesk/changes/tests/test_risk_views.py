@@ -119,6 +119,6 @@ def test_preview_reclasses_recent_assessments(cast):
     resp = client.post("/changes/risk/preview", form, HTTP_HX_REQUEST="true")
     html = resp.content.decode()
     assert c.number in html and "risk-moved" in html and "higher" in html
-    assert ">high<" in html.replace("very_high", "")
+    assert ">High<" in html and ">Low<" in html
     bad = client.post("/changes/risk/preview", {**form, "weight_blast_radius": "-3"})
     assert "weights.blast_radius" in bad.content.decode()
