@@ -49,9 +49,15 @@ class TransitionOut(Schema):
 
 class ChangeFilterIn(Schema):
     organization_id: ObjectId | None = None
-    state: list[str] | None = Field(None, max_length=10, description="States, or 'open'")
-    change_type: list[ChangeType] | None = Field(None, max_length=3)
-    risk_class: list[RiskClass] | None = Field(None, max_length=4)
+    state: list[Annotated[str, Field(max_length=20)]] | None = Field(
+        None, max_length=10, description="States, or 'open'"
+    )
+    change_type: list[Annotated[str, Field(max_length=20)]] | None = Field(
+        None, max_length=3, description="normal, emergency, standard"
+    )
+    risk_class: list[Annotated[str, Field(max_length=20)]] | None = Field(
+        None, max_length=4, description="low, moderate, high, very_high"
+    )
     service_id: ObjectId | None = None
     ci_id: ObjectId | None = None
     assignment_group_id: ObjectId | None = None
