@@ -64,6 +64,7 @@ SEEDERS = (
     "opsdesk.catalog.demo",
     "opsdesk.notify.demo",
     "opsdesk.sla.demo",
+    "opsdesk.changes.demo",
 )
 S = IncidentState
 
