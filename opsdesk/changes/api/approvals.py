@@ -168,8 +168,8 @@ def update_policy(request: HttpRequest, policy_id: int, payload: PolicyPatch):  
 # --- approvals --------------------------------------------------------------------------------
 
 
-def _approval(user: Any, approval_id: int) -> Approval:
-    return engine.access_approval(user, approval_id)
+def _approval(user: Any, change_approval_id: int) -> Approval:
+    return engine.access_approval(user, change_approval_id)
 
 
 @router.get(
@@ -190,34 +190,36 @@ def list_approvals(request: HttpRequest, filters: Query[ApprovalFilterIn]):  # t
     return qs.order_by("-created_at", "-id") if not filters.mine else qs
 
 
-@router.get("/change-approvals/{approval_id}", response={200: ApprovalOut, **ERROR_RESPONSES})
-def get_approval(request: HttpRequest, approval_id: int):  # type: ignore[no-untyped-def]
-    return _approval(request.auth, approval_id)
+@router.get(
+    "/change-approvals/{change_approval_id}", response={200: ApprovalOut, **ERROR_RESPONSES}
+)
+def get_approval(request: HttpRequest, change_approval_id: int):  # type: ignore[no-untyped-def]
+    return _approval(request.auth, change_approval_id)
 
 
 @router.post(
-    "/change-approvals/{approval_id}/approve",
+    "/change-approvals/{change_approval_id}/approve",
     response={200: ApprovalOut, **ERROR_RESPONSES},
     summary="Approve as the approver (or a member of the step's team); the last approval "
     "authorises the change",
 )
-def approve(request: HttpRequest, approval_id: int, payload: ApproveIn):  # type: ignore[no-untyped-def]
+def approve(request: HttpRequest, change_approval_id: int, payload: ApproveIn):  # type: ignore[no-untyped-def]
     user = request.auth
-    approval = _approval(user, approval_id)
+    approval = _approval(user, change_approval_id)
     engine.approve(acting_user=user, approval=approval, comment=payload.comment)
-    return _approval(user, approval_id)
+    return _approval(user, change_approval_id)
 
 
 @router.post(
-    "/change-approvals/{approval_id}/reject",
+    "/change-approvals/{change_approval_id}/reject",
     response={200: ApprovalOut, **ERROR_RESPONSES},
     summary="Reject with a comment: the change goes back to New with it as the reason",
 )
-def reject(request: HttpRequest, approval_id: int, payload: RejectIn):  # type: ignore[no-untyped-def]
+def reject(request: HttpRequest, change_approval_id: int, payload: RejectIn):  # type: ignore[no-untyped-def]
     user = request.auth
-    approval = _approval(user, approval_id)
+    approval = _approval(user, change_approval_id)
     engine.reject(acting_user=user, approval=approval, comment=payload.comment)
-    return _approval(user, approval_id)
+    return _approval(user, change_approval_id)
 
 
 @router.get(
@@ -327,17 +329,19 @@ def build_agenda(request: HttpRequest, meeting_id: int, include_authorise: bool 
 
 
 @router.post(
-    "/cab-meetings/{meeting_id}/items/{item_id}/decision",
+    "/cab-meetings/{meeting_id}/items/{agenda_item_id}/decision",
     response={200: ItemOut, **ERROR_RESPONSES},
     summary="Record the board's decision (chair or member, meeting in progress): approved "
     "or rejected applies to the change's CAB approval",
 )
-def record_decision(request: HttpRequest, meeting_id: int, item_id: int, payload: DecisionIn):  # type: ignore[no-untyped-def]
+def record_decision(
+    request: HttpRequest, meeting_id: int, agenda_item_id: int, payload: DecisionIn
+):  # type: ignore[no-untyped-def]
     user = request.auth
     meeting = _meeting(user, meeting_id)
-    item = cab.access_item(user, meeting, item_id)
+    item = cab.access_item(user, meeting, agenda_item_id)
     cab.record_decision(acting_user=user, item=item, decision=payload.decision, notes=payload.notes)
-    return cab.access_item(user, meeting, item_id)
+    return cab.access_item(user, meeting, agenda_item_id)
 
 
 def _move(request: HttpRequest, meeting_id: int, action: Any) -> CabMeeting:

@@ -11,7 +11,7 @@ from typing import Any
 
 OBJECT, LIST, CREATE = "object", "list", "create"
 _P = "/api/v1/approval-policies/{policy_id}"
-_A = "/api/v1/change-approvals/{approval_id}"
+_A = "/api/v1/change-approvals/{change_approval_id}"
 _M = "/api/v1/cab-meetings/{meeting_id}"
 
 OPERATIONS: dict[tuple[str, str], str] = {
@@ -29,7 +29,7 @@ OPERATIONS: dict[tuple[str, str], str] = {
     ("GET", _M): OBJECT,
     ("PATCH", _M): OBJECT,
     ("POST", f"{_M}/agenda"): OBJECT,
-    ("POST", f"{_M}/items/{{item_id}}/decision"): OBJECT,
+    ("POST", f"{_M}/items/{{agenda_item_id}}/decision"): OBJECT,
     ("POST", f"{_M}/start"): OBJECT,
     ("POST", f"{_M}/complete"): OBJECT,
     ("POST", f"{_M}/cancel"): OBJECT,
@@ -124,9 +124,9 @@ def _item(c: Any, org: Any, title: str) -> int:
 
 PATH_PARAMETERS: dict[str, Callable[[Any], int]] = {
     "policy_id": lambda c: _policy(c, c.org_b, "B's policy").pk,
-    "approval_id": lambda c: _approval(c, c.org_b, "B's awaiting change"),
+    "change_approval_id": lambda c: _approval(c, c.org_b, "B's awaiting change"),
     "meeting_id": lambda c: _meeting(c, c.org_b, "B's CAB").pk,
-    "item_id": lambda c: _item(c, c.org_b, "B's CAB"),
+    "agenda_item_id": lambda c: _item(c, c.org_b, "B's CAB"),
 }
 
 
@@ -150,7 +150,7 @@ BODIES: dict[tuple[str, str], Callable[[Any], dict]] = {
     ("POST", f"{_A}/reject"): lambda c: {"comment": "hijacked"},
     ("POST", "/api/v1/cab-meetings"): _meeting_body,
     ("PATCH", _M): lambda c: {"title": "hijacked"},
-    ("POST", f"{_M}/items/{{item_id}}/decision"): lambda c: {"decision": "approved"},
+    ("POST", f"{_M}/items/{{agenda_item_id}}/decision"): lambda c: {"decision": "approved"},
 }
 
 CREATE_IN_B: dict[tuple[str, str], int] = {
@@ -180,7 +180,7 @@ LIST_DATA: list[Callable[[Any], None]] = [_rows]
 
 REAL_IDS: dict[str, Callable[[Any], int]] = {
     "policy_id": lambda c: _policy(c, c.org_a, "Fuzzed policy").pk,
-    "approval_id": lambda c: _approval(c, c.org_a, "Fuzzed awaiting change"),
+    "change_approval_id": lambda c: _approval(c, c.org_a, "Fuzzed awaiting change"),
     "meeting_id": lambda c: _meeting(c, c.org_a, "Fuzzed CAB").pk,
-    "item_id": lambda c: _item(c, c.org_a, "Fuzzed CAB"),
+    "agenda_item_id": lambda c: _item(c, c.org_a, "Fuzzed CAB"),
 }

@@ -230,3 +230,17 @@ def test_the_plan_is_on_the_timeline(cast):
     [plan] = _entries(c, event="plan")
     assert plan.data["policy"] == "Default approval" and plan.data["round"] == 1
     assert "change manager" in plan.body
+
+
+def test_approvers_are_mailed_through_the_timeline(cast, django_capture_on_commit_callbacks):
+    from opsdesk.notify.models import Notification
+
+    ann, ben = person(cast, "Ann One"), person(cast, "Ben Two")
+    policy(cast, "Either", [{"approver_kind": "users", "users": [ann, ben]}])
+    with django_capture_on_commit_callbacks(execute=True):
+        c = to_authorise(cast)
+    mailed = Notification.objects.filter(
+        subject_type="change", subject_id=c.pk, event="approval", channel="email"
+    )
+    assert sorted(n.recipient.full_name for n in mailed) == ["Ann One", "Ben Two"]
+    assert all(c.number in n.body for n in mailed)
