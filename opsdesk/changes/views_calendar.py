@@ -91,10 +91,22 @@ def _days(
                     ),
                 }
                 (freezes if occ.kind == WindowKind.FREEZE else maintenance).append(item)
+        lane_ends: list[datetime] = []
         for chip in chips:
             top = _offset(max(chip["change"].planned_start, lo), lo)
             bottom = _offset(min(chip["change"].planned_end, hi), lo)
             chip["top"], chip["height"] = top, max(bottom - top, 18)
+            # Overlapping changes side by side: the first lane free at the change's start.
+            start = chip["change"].planned_start
+            lane = next((i for i, end in enumerate(lane_ends) if end <= start), len(lane_ends))
+            if lane == len(lane_ends):
+                lane_ends.append(chip["change"].planned_end)
+            else:
+                lane_ends[lane] = chip["change"].planned_end
+            chip["lane"] = lane
+        width = 85 / max(len(lane_ends), 1)
+        for chip in chips:
+            chip["x"], chip["width"] = round(3 + chip["lane"] * width, 2), round(width - 1, 2)
         out.append(
             {
                 "date": day,

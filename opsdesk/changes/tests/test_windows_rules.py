@@ -40,16 +40,6 @@ def to_authorise(c, user):
     return actions.transition_change(acting_user=user, change=c, name="request_authorisation")
 
 
-def approve_all(c):
-    """Every outstanding approval approved by its approver: the engine authorises."""
-    from opsdesk.changes import approvals
-
-    for approval in approvals.outstanding(c):
-        approvals.approve(acting_user=approval.approver, approval=approval, comment="OK")
-    c.refresh_from_db()
-    return c
-
-
 # --- Occurrences ------------------------------------------------------------------------------
 
 
@@ -248,11 +238,15 @@ def test_a_standard_change_cannot_be_scheduled_in_a_freeze(cast):
 
 
 def test_moving_a_scheduled_change_into_a_freeze_is_refused(cast):
+    from opsdesk.changes.tests.factories import template
+
     cis = topology(cast.org_a)
     window(cast, name="Quarter-end freeze", starts_at=when(10, hour=0), ends_at=when(12, hour=0))
-    c = change(cast, cis=[cis["app"]])
-    to_authorise(c, cast.agent)
-    c = approve_all(c)
+    tpl = template(cast, cis=[cis["app_srv"]])
+    c = actions.create_change(
+        acting_user=cast.agent, organization=cast.org_a, template=tpl, planned_start=when(3)
+    )
+    c = actions.transition_change(acting_user=cast.agent, change=c, name="schedule")
     assert c.state == ChangeState.SCHEDULED
     with pytest.raises(Conflict) as err:
         actions.update_change(
@@ -264,6 +258,10 @@ def test_moving_a_scheduled_change_into_a_freeze_is_refused(cast):
     assert err.value.field == "planned_start" and "Quarter-end freeze" in err.value.detail
     c.refresh_from_db()
     assert c.planned_start == when(3)
+    # Moving it elsewhere outside the freeze is fine.
+    actions.update_change(
+        acting_user=cast.agent, change=c, planned_start=when(5), planned_end=when(5, hour=11)
+    )
 
 
 # --- Conflicts --------------------------------------------------------------------------------
