@@ -319,3 +319,25 @@ def test_the_subscribe_link_carries_a_new_personal_token(cast, client):
         client.get(f"/changes/calendar/feed/{cast.org_a.slug}.ics", {"token": raw}).status_code
         == 200
     )
+
+
+def test_the_change_page_lists_conflicts_and_windows(cast, client):
+    from opsdesk.changes.sections import sections_for
+
+    cis = topology(cast.org_a)
+    other = factories.change(cast, title="Reboot the app server", cis=[cis["app_srv"]])
+    c = factories.change(cast, cis=[cis["app"]])
+    freeze(cast, name="Quarter-end freeze", starts_at=when(3, hour=0), ends_at=when(4, hour=0))
+    section = next(s for s in sections_for(cast.agent, c) if s.title.startswith("Conflicts"))
+    assert section.title == "Conflicts and windows (2)" and section.order == 30
+    client.force_login(cast.agent)
+    page = client.get(f"/changes/{c.pk}/").content.decode()
+    assert "Conflicts and windows (2)" in page
+    assert "bank-app runs on app-srv-01, changed by" in page and other.number in page
+    assert "Quarter-end freeze" in page
+    # No planned window: the section says so instead of inventing conflicts.
+    from opsdesk.changes import actions
+
+    bare = actions.create_change(acting_user=cast.agent, organization=cast.org_a, title="Idea")
+    section = next(s for s in sections_for(cast.agent, bare) if s.title.startswith("Conflicts"))
+    assert section.context["has_plan"] is False
