@@ -8,7 +8,6 @@ with the integration's token (``Authorization: Bearer``, HTTP basic password, or
 accepted delivery is applied in one transaction.
 """
 
-
 import functools
 import json
 from typing import Any, Literal
