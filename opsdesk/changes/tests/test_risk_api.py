@@ -131,3 +131,14 @@ def test_questionnaire_lists_the_organisations_questions(cast, client):
         ),
         403,
     )
+
+
+def test_a_platform_superuser_reads_any_organisations_risk(cast, client):
+    from opsdesk.accounts.models import User
+
+    root = User.objects.create_superuser("root@platform.test", "pw-123456789", full_name="Root")
+    c = change(cast, org=cast.org_b)
+    api = ApiClient(client, root)
+    assert api.get(f"/changes/{c.pk}/risk").status_code == 200
+    for path in ("/change-risk-settings", "/change-risk-questionnaire"):
+        assert api.get(path, {"organization_id": cast.org_b.pk}).status_code == 200

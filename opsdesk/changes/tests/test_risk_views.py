@@ -122,3 +122,13 @@ def test_preview_reclasses_recent_assessments(cast):
     assert ">High<" in html and ">Low<" in html
     bad = client.post("/changes/risk/preview", {**form, "weight_blast_radius": "-3"})
     assert "weights.blast_radius" in bad.content.decode()
+
+
+def test_the_change_page_shows_the_risk_section(cast):
+    cis = topology(cast.org_a)
+    c = change(cast, cis=[cis["db_srv"]])
+    page = client_for(cast.agent).get(f"/changes/{c.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f'id="risk-section-{c.pk}"' in html and "Online Banking (tier 1)" in html
+    assert "Has this change been done before?" in html
