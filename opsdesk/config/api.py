@@ -97,11 +97,13 @@ for router in (
     sla_chain_router,
     sla_reports_router,
     sla_prediction_router,
-    changes_router,
+    # Routers with fixed paths under /changes/ (the deploy gate) come before the one whose
+    # /changes/{change_id} would otherwise take them.
+    deployments_router,
     change_risk_router,
     change_approvals_router,
     change_windows_router,
-    deployments_router,
     change_induced_router,
+    changes_router,
 ):
     api.add_router("", router)
