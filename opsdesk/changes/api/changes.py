@@ -197,7 +197,7 @@ def create_change(request: HttpRequest, payload: ChangeIn):  # type: ignore[no-u
 
 
 @router.get(
-    "/changes/{change_id}",
+    "/changes/{int:change_id}",
     response={200: ChangeDetailOut, **ERROR_RESPONSES},
     summary="A change with its plan, CIs, risk, conflicts and the transitions allowed now",
 )
@@ -206,7 +206,7 @@ def get_change(request: HttpRequest, change_id: int):  # type: ignore[no-untyped
 
 
 @router.patch(
-    "/changes/{change_id}",
+    "/changes/{int:change_id}",
     response={200: ChangeDetailOut, **ERROR_RESPONSES},
     summary="Change the description, plans, service, assignment or planned times (the plan "
     "locks once implementation starts: 409)",
@@ -226,7 +226,7 @@ def update_change(request: HttpRequest, change_id: int, payload: ChangePatch):  
 
 
 @router.put(
-    "/changes/{change_id}/cis",
+    "/changes/{int:change_id}/cis",
     response={200: ChangeDetailOut, **ERROR_RESPONSES},
     summary="Replace the affected CIs (of the change's organisation; before implementation)",
 )
@@ -251,7 +251,7 @@ _T = {200: ChangeDetailOut, **ERROR_RESPONSES}
 
 
 @router.post(
-    "/changes/{change_id}/assess",
+    "/changes/{int:change_id}/assess",
     response=_T,
     summary=f"Normal change: new -> assess; {_CONFLICT}",
 )
@@ -260,7 +260,7 @@ def assess_change(request: HttpRequest, change_id: int):  # type: ignore[no-unty
 
 
 @router.post(
-    "/changes/{change_id}/request_authorisation",
+    "/changes/{int:change_id}/request_authorisation",
     response=_T,
     summary="Ask for authorisation (normal: from assess; emergency: from new, with a "
     f"justification); needs the planned times and the implementation and back-out plans; {_CONFLICT}",
@@ -270,7 +270,7 @@ def request_authorisation(request: HttpRequest, change_id: int, payload: Schedul
 
 
 @router.post(
-    "/changes/{change_id}/authorise",
+    "/changes/{int:change_id}/authorise",
     response=_T,
     summary="Authorise -> scheduled: refused while an approval is outstanding (the approvals "
     f"engine fires it when the last step reaches its quorum); {_CONFLICT}",
@@ -280,7 +280,7 @@ def authorise_change(request: HttpRequest, change_id: int, payload: ScheduleIn):
 
 
 @router.post(
-    "/changes/{change_id}/reject",
+    "/changes/{int:change_id}/reject",
     response=_T,
     summary=f"Authorise -> new, with the reason; {_CONFLICT}",
 )
@@ -289,7 +289,7 @@ def reject_change(request: HttpRequest, change_id: int, payload: ReasonIn):  # t
 
 
 @router.post(
-    "/changes/{change_id}/revise",
+    "/changes/{int:change_id}/revise",
     response=_T,
     summary=f"Back to new to change the plan, with the reason; {_CONFLICT}",
 )
@@ -298,7 +298,7 @@ def revise_change(request: HttpRequest, change_id: int, payload: ReasonIn):  # t
 
 
 @router.post(
-    "/changes/{change_id}/schedule",
+    "/changes/{int:change_id}/schedule",
     response=_T,
     summary="Standard change: new -> scheduled (pre-approved; needs the planned times; inside "
     f"a freeze window only with a freeze_justification); {_CONFLICT}",
@@ -308,7 +308,7 @@ def schedule_change(request: HttpRequest, change_id: int, payload: ScheduleIn): 
 
 
 @router.post(
-    "/changes/{change_id}/implement",
+    "/changes/{int:change_id}/implement",
     response=_T,
     summary=f"Scheduled -> implement (actual start: now unless given); {_CONFLICT}",
 )
@@ -317,7 +317,7 @@ def implement_change(request: HttpRequest, change_id: int, payload: ImplementIn)
 
 
 @router.post(
-    "/changes/{change_id}/complete",
+    "/changes/{int:change_id}/complete",
     response=_T,
     summary="Implement -> review with the close code (successful, successful_with_issues, "
     f"failed, backed_out); {_CONFLICT}",
@@ -327,7 +327,7 @@ def complete_change(request: HttpRequest, change_id: int, payload: CompleteIn): 
 
 
 @router.post(
-    "/changes/{change_id}/close",
+    "/changes/{int:change_id}/close",
     response=_T,
     summary="Review -> closed with the close notes (a failed, backed-out or emergency change "
     f"needs its post-implementation review first); {_CONFLICT}",
@@ -337,7 +337,7 @@ def close_change(request: HttpRequest, change_id: int, payload: CloseIn):  # typ
 
 
 @router.post(
-    "/changes/{change_id}/cancel",
+    "/changes/{int:change_id}/cancel",
     response=_T,
     summary=f"Cancel a change not yet implemented, with the reason; {_CONFLICT}",
 )
@@ -346,7 +346,7 @@ def cancel_change(request: HttpRequest, change_id: int, payload: ReasonIn):  # t
 
 
 @router.get(
-    "/changes/{change_id}/timeline",
+    "/changes/{int:change_id}/timeline",
     response={200: list[ActivityOut], **ERROR_RESPONSES},
     summary="The change's story, oldest first: states, fields, CIs, approvals, notes",
 )
@@ -357,7 +357,7 @@ def change_timeline(request: HttpRequest, change_id: int):  # type: ignore[no-un
 
 
 @router.post(
-    "/changes/{change_id}/notes",
+    "/changes/{int:change_id}/notes",
     response={201: ActivityOut, **ERROR_RESPONSES},
     summary="A work note on the change's timeline (public=true: a comment)",
 )
@@ -439,7 +439,7 @@ def create_template(request: HttpRequest, payload: TemplateIn):  # type: ignore[
 
 
 @router.get(
-    "/change-templates/{template_id}",
+    "/change-templates/{int:template_id}",
     response={200: TemplateOut, **ERROR_RESPONSES},
 )
 def get_template(request: HttpRequest, template_id: int):  # type: ignore[no-untyped-def]
@@ -447,7 +447,7 @@ def get_template(request: HttpRequest, template_id: int):  # type: ignore[no-unt
 
 
 @router.patch(
-    "/change-templates/{template_id}",
+    "/change-templates/{int:template_id}",
     response={200: TemplateOut, **ERROR_RESPONSES},
     summary="Change a template; is_active=false retires it (changes raised from it stay)",
 )

@@ -254,7 +254,7 @@ def test_a_normal_change_walks_its_whole_path(cast, api):
     body = resp.json()
     assert body["state"] == "closed" and body["closed_at"] and body["allowed_transitions"] == []
     kinds = [e["kind"] for e in api.get(f"{path}/timeline").json()["items"]]
-    assert kinds.count("state") == 4  # assess, request, implement, complete... and close
+    assert kinds.count("state") == 5  # assess, request, implement, complete, close
     assert kinds[0] == "created"
 
 
