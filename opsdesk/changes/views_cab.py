@@ -16,6 +16,7 @@ Views check the shape of input and call `opsdesk.changes.cab`, `.approvals` and
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -133,14 +134,12 @@ def cab_home(request: HttpRequest) -> HttpResponse:
         qs.exclude(state__in=cab.OPEN_MEETING_STATES).order_by("-starts_at", "-id")[:PAST_MEETINGS]
     )
     waiting = len(cab.candidates(CabMeeting(organization_id=org.pk, kind="cab")))
-    start = now.replace(minute=0, second=0, microsecond=0) + timezone.timedelta(days=1)
+    start = now.replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
     form = MeetingForm(
         people=_people(org),
         initial={
             "starts_at": timezone.localtime(start).strftime("%Y-%m-%dT%H:%M"),
-            "ends_at": timezone.localtime(start + timezone.timedelta(hours=1)).strftime(
-                "%Y-%m-%dT%H:%M"
-            ),
+            "ends_at": timezone.localtime(start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
             "chair": request.user.pk,
         },
     )

@@ -54,6 +54,7 @@ def test_a_cab_meeting_approves_a_change(  # type: ignore[no-untyped-def]
     page.get_by_label("Title").fill("Weekly CAB")
     page.get_by_label("Location").fill("Boardroom 2")
     page.get_by_label("Members").select_option(label="Alex Agent")
+    shoot(page, "cab-home")
     page.get_by_role("button", name="Plan meeting").click()
 
     meeting = CabMeeting.objects.get(title="Weekly CAB")
@@ -90,4 +91,9 @@ def test_a_cab_meeting_approves_a_change(  # type: ignore[no-untyped-def]
     expect(section).to_contain_text("Mandla Manager")
     expect(section).to_contain_text("Back-out tested; low blast radius.")
     shoot(page, "cab-change-approved")
+
+    page.goto(f"{live_server.url}/changes/cab/policies/")
+    expect(page.get_by_role("heading", name="CAB for normal changes")).to_be_visible()
+    expect(page.get_by_text("CAB: a CAB meeting")).to_be_visible()
+    shoot(page, "cab-policies")
     assert not problems, problems
