@@ -44,7 +44,7 @@ def test_suggestions_are_listed_confirmed_and_dismissed(cast, suggested):
 
 
 def test_requesters_and_auditors_cannot_decide(cast, suggested):
-    _, inc, link = suggested
+    _, _, link = suggested
     assert_error(ApiClient(user=cast.auditor).post(f"/api/v1/induced-links/{link.pk}/confirm"), 403)
     # A requester cannot even see the link.
     assert_error(
