@@ -31,8 +31,6 @@ from opsdesk.core.selectors import access_organization
 
 router = Router(tags=["Change calendar"])
 
-_PATHS = {WindowKind.MAINTENANCE: "/maintenance-windows", WindowKind.FREEZE: "/freeze-windows"}
-
 
 def services_of(user: Any, organization_id: int, ids: list[int]) -> list[ConfigurationItem]:
     """CIs of the organisation by id (the action checks they are services), else 422."""
@@ -115,62 +113,108 @@ def _retire(request: HttpRequest, kind: str, window_id: int) -> ChangeWindow:
     return window_actions.retire_window(acting_user=user, window=window)
 
 
-def _routes(kind: str, label: str) -> None:
-    base = _PATHS[kind]
-    item = f"{base}/{{window_id}}"
-    tag = kind
-
-    @router.get(
-        base,
-        response={200: list[WindowOut], **ERROR_RESPONSES},
-        summary=f"{label}s, filtered by organisation, service and a period (from/to: those "
-        "with an occurrence in it); retired ones only with include_retired",
-        operation_id=f"list_{tag}_windows",
-    )
-    @paginate(Paginated)
-    def list_windows(request: HttpRequest, filters: Query[WindowFilterIn]):  # type: ignore[no-untyped-def]
-        return _list(request, kind, filters)
-
-    @router.post(
-        base,
-        response={201: WindowOut, **ERROR_RESPONSES},
-        summary=f"Create a {label.lower()} (managers); service_ids must be business services "
-        "of the organisation, rrule an RFC 5545 rule repeating it",
-        operation_id=f"create_{tag}_window",
-    )
-    def create_window(request: HttpRequest, payload: WindowIn):  # type: ignore[no-untyped-def]
-        return Status(201, _create(request, kind, payload))
-
-    @router.get(
-        item,
-        response={200: WindowOut, **ERROR_RESPONSES},
-        summary=f"A {label.lower()}",
-        operation_id=f"get_{tag}_window",
-    )
-    def get_window(request: HttpRequest, window_id: int):  # type: ignore[no-untyped-def]
-        return selectors.access_window(request.auth, window_id, kind)
-
-    @router.patch(
-        item,
-        response={200: WindowOut, **ERROR_RESPONSES},
-        summary=f"Change a {label.lower()} (409 once retired)",
-        operation_id=f"update_{tag}_window",
-    )
-    def update_window(request: HttpRequest, window_id: int, payload: WindowPatch):  # type: ignore[no-untyped-def]
-        return _update(request, kind, window_id, payload)
-
-    @router.delete(
-        item,
-        response={200: WindowOut, **ERROR_RESPONSES},
-        summary=f"Retire a {label.lower()} (kept for the record, no longer applies)",
-        operation_id=f"retire_{tag}_window",
-    )
-    def retire_window(request: HttpRequest, window_id: int):  # type: ignore[no-untyped-def]
-        return _retire(request, kind, window_id)
+# --- Maintenance windows (one path parameter name per kind: a freeze's id is not a maintenance window's)
 
 
-_routes(WindowKind.MAINTENANCE, "Maintenance window")
-_routes(WindowKind.FREEZE, "Freeze window")
+@router.get(
+    "/maintenance-windows",
+    response={200: list[WindowOut], **ERROR_RESPONSES},
+    summary="Maintenance windows, filtered by organisation, service and a period (from/to: those with an "
+    "occurrence in it); retired ones only with include_retired",
+)
+@paginate(Paginated)
+def list_maintenance_windows(request: HttpRequest, filters: Query[WindowFilterIn]):  # type: ignore[no-untyped-def]
+    return _list(request, WindowKind.MAINTENANCE, filters)
+
+
+@router.post(
+    "/maintenance-windows",
+    response={201: WindowOut, **ERROR_RESPONSES},
+    summary="Create a maintenance window (managers); service_ids must be business services of the "
+    "organisation, rrule an RFC 5545 rule repeating it",
+)
+def create_maintenance_window(request: HttpRequest, payload: WindowIn):  # type: ignore[no-untyped-def]
+    return Status(201, _create(request, WindowKind.MAINTENANCE, payload))
+
+
+@router.get(
+    "/maintenance-windows/{maintenance_window_id}",
+    response={200: WindowOut, **ERROR_RESPONSES},
+    summary="A maintenance window",
+)
+def get_maintenance_window(request: HttpRequest, maintenance_window_id: int):  # type: ignore[no-untyped-def]
+    return selectors.access_window(request.auth, maintenance_window_id, WindowKind.MAINTENANCE)
+
+
+@router.patch(
+    "/maintenance-windows/{maintenance_window_id}",
+    response={200: WindowOut, **ERROR_RESPONSES},
+    summary="Change a maintenance window (409 once retired)",
+)
+def update_maintenance_window(
+    request: HttpRequest, maintenance_window_id: int, payload: WindowPatch
+):  # type: ignore[no-untyped-def]
+    return _update(request, WindowKind.MAINTENANCE, maintenance_window_id, payload)
+
+
+@router.delete(
+    "/maintenance-windows/{maintenance_window_id}",
+    response={200: WindowOut, **ERROR_RESPONSES},
+    summary="Retire a maintenance window (kept for the record, no longer applies)",
+)
+def retire_maintenance_window(request: HttpRequest, maintenance_window_id: int):  # type: ignore[no-untyped-def]
+    return _retire(request, WindowKind.MAINTENANCE, maintenance_window_id)
+
+
+# --- Freeze windows (one path parameter name per kind: a freeze's id is not a maintenance window's)
+
+
+@router.get(
+    "/freeze-windows",
+    response={200: list[WindowOut], **ERROR_RESPONSES},
+    summary="Freeze windows, filtered by organisation, service and a period (from/to: those with an "
+    "occurrence in it); retired ones only with include_retired",
+)
+@paginate(Paginated)
+def list_freeze_windows(request: HttpRequest, filters: Query[WindowFilterIn]):  # type: ignore[no-untyped-def]
+    return _list(request, WindowKind.FREEZE, filters)
+
+
+@router.post(
+    "/freeze-windows",
+    response={201: WindowOut, **ERROR_RESPONSES},
+    summary="Create a freeze window (managers); service_ids must be business services of the "
+    "organisation, rrule an RFC 5545 rule repeating it",
+)
+def create_freeze_window(request: HttpRequest, payload: WindowIn):  # type: ignore[no-untyped-def]
+    return Status(201, _create(request, WindowKind.FREEZE, payload))
+
+
+@router.get(
+    "/freeze-windows/{freeze_window_id}",
+    response={200: WindowOut, **ERROR_RESPONSES},
+    summary="A freeze window",
+)
+def get_freeze_window(request: HttpRequest, freeze_window_id: int):  # type: ignore[no-untyped-def]
+    return selectors.access_window(request.auth, freeze_window_id, WindowKind.FREEZE)
+
+
+@router.patch(
+    "/freeze-windows/{freeze_window_id}",
+    response={200: WindowOut, **ERROR_RESPONSES},
+    summary="Change a freeze window (409 once retired)",
+)
+def update_freeze_window(request: HttpRequest, freeze_window_id: int, payload: WindowPatch):  # type: ignore[no-untyped-def]
+    return _update(request, WindowKind.FREEZE, freeze_window_id, payload)
+
+
+@router.delete(
+    "/freeze-windows/{freeze_window_id}",
+    response={200: WindowOut, **ERROR_RESPONSES},
+    summary="Retire a freeze window (kept for the record, no longer applies)",
+)
+def retire_freeze_window(request: HttpRequest, freeze_window_id: int):  # type: ignore[no-untyped-def]
+    return _retire(request, WindowKind.FREEZE, freeze_window_id)
 
 
 @router.get(

@@ -1,7 +1,7 @@
 """Maintenance and freeze windows, a change's conflicts and the change calendar in the
 isolation meta-test (opsdesk/core/tests/test_api_access.py) and the bad-input meta-test
 (opsdesk/core/tests/test_bad_input.py, ``REAL_IDS``). ``change_id`` is mapped by
-``api_access_changes``; this module maps ``window_id``."""
+``api_access_changes``; this module maps ``maintenance_window_id`` and ``freeze_window_id``."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ OPERATIONS: dict[tuple[str, str], str] = {
     **{("GET", base): LIST for base in (_M, _F)},
     **{("POST", base): CREATE for base in (_M, _F)},
     **{
-        (method, f"{base}/{{window_id}}"): OBJECT
-        for base in (_M, _F)
+        (method, item): OBJECT
+        for item in (f"{_M}/{{maintenance_window_id}}", f"{_F}/{{freeze_window_id}}")
         for method in ("GET", "PATCH", "DELETE")
     },
     ("GET", "/api/v1/changes/{change_id}/conflicts"): OBJECT,
@@ -47,13 +47,12 @@ def _window(org: Any, user: Any, name: str, kind: str = "freeze") -> Any:
     )
 
 
-def _b_window(c: Any) -> int:
-    """One id for both paths: B's window exists as a freeze and the maintenance path 404s on
-    kind alone, so B's maintenance window is checked through the list."""
-    return _window(c.org_b, c.admin_b, "B's freeze").pk
-
-
-PATH_PARAMETERS: dict[str, Callable[[Any], int]] = {"window_id": _b_window}
+PATH_PARAMETERS: dict[str, Callable[[Any], int]] = {
+    "maintenance_window_id": lambda c: (
+        _window(c.org_b, c.admin_b, "B's maintenance", kind="maintenance").pk
+    ),
+    "freeze_window_id": lambda c: _window(c.org_b, c.admin_b, "B's freeze").pk,
+}
 
 
 def _window_body(c: Any) -> dict:
@@ -70,7 +69,8 @@ def _window_body(c: Any) -> dict:
 
 BODIES: dict[tuple[str, str], Callable[[Any], dict]] = {
     **{("POST", base): _window_body for base in (_M, _F)},
-    **{("PATCH", f"{base}/{{window_id}}"): (lambda c: {"name": "hijacked"}) for base in (_M, _F)},
+    ("PATCH", f"{_M}/{{maintenance_window_id}}"): lambda c: {"name": "hijacked"},
+    ("PATCH", f"{_F}/{{freeze_window_id}}"): lambda c: {"name": "hijacked"},
 }
 
 CREATE_IN_B: dict[tuple[str, str], int] = {("POST", _M): 404, ("POST", _F): 404}
@@ -111,5 +111,8 @@ def _rows(c: Any) -> None:
 LIST_DATA: list[Callable[[Any], None]] = [_rows]
 
 REAL_IDS: dict[str, Callable[[Any], int]] = {
-    "window_id": lambda c: _window(c.org_a, c.admin, "Fuzzed freeze").pk,
+    "maintenance_window_id": lambda c: (
+        _window(c.org_a, c.admin, "Fuzzed maintenance", kind="maintenance").pk
+    ),
+    "freeze_window_id": lambda c: _window(c.org_a, c.admin, "Fuzzed freeze").pk,
 }
