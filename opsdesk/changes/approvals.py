@@ -326,7 +326,7 @@ def _decide(
     if not approve and not comment:
         raise FieldError({"comment": "Say why the change is rejected."})
     change = Change.objects.select_for_update().get(pk=approval.change_id)
-    approval = Approval.objects.select_for_update().select_related("team").get(pk=approval.pk)
+    approval = Approval.objects.select_for_update().get(pk=approval.pk)
     if meeting is None and approval.cab:
         raise Conflict(
             f"{approval.step_name} is decided in a CAB meeting, not by one person.", field="cab"

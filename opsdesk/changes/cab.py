@@ -337,7 +337,11 @@ def record_decision(
 ) -> CabAgendaItem:
     """The chair or a member records the board's decision on one agenda item."""
     meeting = CabMeeting.objects.select_for_update().get(pk=item.meeting_id)
-    item = CabAgendaItem.objects.select_for_update().select_related("change").get(pk=item.pk)
+    item = (
+        CabAgendaItem.objects.select_for_update(of=("self",))
+        .select_related("change")
+        .get(pk=item.pk)
+    )
     require(acting_user, CabAgendaItem, Action.CHANGE, meeting.organization_id)
     if not is_panel(acting_user, meeting):
         raise PermissionDenied("Only the chair or a member of the meeting records decisions.")
