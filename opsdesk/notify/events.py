@@ -214,6 +214,7 @@ DESK_PAGES = {
     "problem": "problem-detail",
     "known_error": "known-error-detail",
     "article": "kb-article",
+    "change": "changes-detail",
 }
 PORTAL_PAGES = {"incident": "portal-incident", "request": "portal-request"}
 
