@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -22,7 +22,7 @@ from opsdesk.changes import window_actions, windows
 from opsdesk.changes.choices import ChangeState, WindowKind
 from opsdesk.changes.models import Change, ChangeWindow
 from opsdesk.cmdb.models import ConfigurationItem
-from opsdesk.core.errors import Conflict, FieldError
+from opsdesk.core.errors import Conflict, FieldError, NotFound
 from opsdesk.core.pages import page_organization
 from opsdesk.core.permissions import Action, has_permission
 
@@ -31,6 +31,17 @@ HOUR_PX = 28
 
 def _org(request: HttpRequest) -> Any:
     return page_organization(request, Change, "You may not view changes in this organisation.")
+
+
+def _window_in_org(request: HttpRequest, org: Any, window_id: int, action: str) -> ChangeWindow:
+    """The window of the page's organisation that the user may `action`, else 404."""
+    try:
+        window = selectors.access_window(request.user, window_id, action=action)
+    except NotFound as exc:
+        raise Http404(str(exc)) from exc
+    if window.organization_id != org.pk:
+        raise Http404("No window matches the given id.")
+    return window
 
 
 def _can_edit(request: HttpRequest, org: Any) -> bool:
@@ -346,9 +357,7 @@ def windows_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def window_edit(request: HttpRequest, window_id: int) -> HttpResponse:
     org = _org(request)
-    window = selectors.access_window(request.user, window_id, action=Action.CHANGE)
-    if window.organization_id != org.pk:
-        return redirect("changes-calendar-windows")
+    window = _window_in_org(request, org, window_id, Action.CHANGE)
     form = WindowForm(initial=_initial(window), org=org)
     status = 200
     if request.method == "POST":
@@ -375,8 +384,7 @@ def window_edit(request: HttpRequest, window_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def window_retire(request: HttpRequest, window_id: int) -> HttpResponse:
-    _org(request)
-    window = selectors.access_window(request.user, window_id, action=Action.DELETE)
+    window = _window_in_org(request, _org(request), window_id, Action.DELETE)
     window_actions.retire_window(acting_user=request.user, window=window)
     messages.success(request, f"Retired the window {window.name}.")
     return redirect("changes-calendar-windows")

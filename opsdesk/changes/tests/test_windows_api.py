@@ -307,6 +307,25 @@ def test_managers_edit_windows_in_the_page_and_agents_only_read(cast, client):
         == 403
     )
     assert "New window" not in client.get("/changes/calendar/windows/").content.decode()
+    other = freeze(cast, name="Other freeze")
+    assert client.get(f"/changes/calendar/windows/{other.pk}/").status_code == 404
+    assert client.post(f"/changes/calendar/windows/{other.pk}/retire/").status_code == 404
+    b_window = freeze(cast, org=cast.org_b, name="B freeze")
+    client.force_login(cast.manager)
+    assert client.get(f"/changes/calendar/windows/{b_window.pk}/").status_code == 404
+    page = client.get(f"/changes/calendar/windows/{other.pk}/")
+    assert page.status_code == 200 and "Other freeze" in page.content.decode()
+    resp = client.post(
+        f"/changes/calendar/windows/{other.pk}/",
+        {
+            "kind": "freeze",
+            "name": "Other freeze",
+            "starts_at": "2030-12-20T18:00",
+            "ends_at": "2030-12-21T06:00",
+            "rrule": "FREQ=HOURLY",
+        },
+    )
+    assert resp.status_code == 422 and "FREQ must be one of" in resp.content.decode()
 
 
 def test_the_subscribe_link_carries_a_new_personal_token(cast, client):
