@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
@@ -28,8 +28,8 @@ from opsdesk.cmdb.models import (
     RelationshipType,
 )
 from opsdesk.cmdb.validation import attribute_errors, field_errors, identifier_values
-from opsdesk.core.audit import audited_bulk_create, audited_bulk_update, audited_insert_rows
-from opsdesk.core.bulk import insert_rows
+from opsdesk.core.audit import audited_bulk_update
+from opsdesk.core.bulk import audited_insert_tuples, insert_tuples
 from opsdesk.core.context import acting_as
 from opsdesk.core.models import Organization
 
@@ -48,15 +48,18 @@ COMMON_FIELDS = (
     "owner_team",
     "support_team",
 )
+COMMON_SET = frozenset(COMMON_FIELDS)
 TEAM_FIELDS = ("owner_team", "support_team")
 PREVIEW_ROWS = 50
 #: SQLite refuses statements with too many parameters; look-ups go in chunks of this size.
 CHUNK = 900
+#: Identifier look-ups bind one parameter per value (SQLite allows 32,766 per statement).
+LOOKUP_CHUNK = 5000
 #: The source name for edits made by people.
 MANUAL = "manual"
 
 
-@dataclass
+@dataclass(slots=True)
 class DiscoveredCI:
     """One CI as a source reports it. ``key`` is unique within the import."""
 
@@ -68,7 +71,7 @@ class DiscoveredCI:
     row: int | str = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class DiscoveredRelationship:
     """``source_key`` / ``target_key`` name an item of the same import by its key, or an
     existing CI as ``name:<CI name>`` or ``id:<identifier kind>=<value>``. An ``optional``
@@ -107,11 +110,27 @@ class _Slot:
     attributes: dict[str, Any]
     pairs: list[tuple[str, str]]
     rows: list[int | str]
-    ci: ConfigurationItem | None = None
+    ci: ConfigurationItem | None = None  # the existing CI it is
+    ci_id: int | None = None  # the existing or, once written, the new CI's id
     action: str = ""
     changed: list[str] = field(default_factory=list)
     failed: bool = False
     source_only: bool = False
+
+
+def _changed(slot: _Slot) -> list[str]:
+    """The fields the slot's row sets on its CI (all of them for a new CI)."""
+    if slot.action == "create":
+        return sorted([*slot.values, *(f"attributes.{k}" for k in slot.attributes)])
+    return slot.changed
+
+
+def _identity(end: _Slot | int) -> _Slot | int:
+    """What an end of a relationship is: a CI id, or the import's row for a CI still to be
+    created (rows hash by identity)."""
+    if isinstance(end, int):
+        return end
+    return end if end.ci_id is None else end.ci_id
 
 
 def _rank(precedence: list[str], source: str | None) -> int:
@@ -171,6 +190,8 @@ class _Reconciler:
             t.name.lower(): t.pk
             for t in Team.objects.filter(organization=organization).only("name")
         }
+        self.class_by_name: dict[Any, CIClass | None] = {}
+        self.field_checks: dict[tuple[str, type, Any], dict[str, str]] = {}
         self.failed_rows: set[Any] = set()
         self.now = timezone.now()
 
@@ -186,52 +207,79 @@ class _Reconciler:
 
     # --- validation of one row -------------------------------------------------------------
 
+    def ci_class(self, class_key: Any) -> CIClass | None:
+        """The class a row names by key or label (looked up once per distinct spelling)."""
+        try:
+            return self.class_by_name[class_key]
+        except KeyError:
+            text = str(class_key or "").strip()
+            found = self.classes.get(text) or self.class_by_label.get(text.lower())
+            self.class_by_name[class_key] = found
+            return found
+        except TypeError:  # unhashable: not a class name
+            return None
+
+    def field_errors(self, values: dict[str, Any]) -> dict[str, str]:
+        """``validation.field_errors``, whose checks each read one field, remembered per field
+        and value: an import repeats a few statuses, environments, countries and tags."""
+        errors: dict[str, str] = {}
+        for name, value in values.items():
+            try:
+                key = (name, type(value), tuple(value) if isinstance(value, list) else value)
+                found = self.field_checks.get(key) if name != "name" else None
+            except TypeError:  # unhashable
+                key, found = None, None
+            if found is None:
+                found = field_errors({name: value})
+                if key is not None and name != "name":
+                    self.field_checks[key] = found
+            errors.update(found)
+        return errors
+
     def validate(self, item: DiscoveredCI) -> _Slot | None:
-        ci_class = self.classes.get(str(item.class_key or "").strip()) or self.class_by_label.get(
-            str(item.class_key or "").strip().lower()
-        )
+        ci_class = self.ci_class(item.class_key)
         ok = True
         if ci_class is None:
             self.error(item.row, "class", f"Unknown CI class {item.class_key!r}.")
             return None
-        unknown = set(item.fields) - set(COMMON_FIELDS)
-        for name in sorted(unknown):
-            self.error(item.row, name, "Not a CI field.")
-            ok = False
+        fields = item.fields
         values: dict[str, Any] = {
             "name": item.name.strip() if isinstance(item.name, str) else item.name
         }
-        for name in COMMON_FIELDS:
-            if name in item.fields:
-                values[name] = item.fields[name]
-        if "criticality" in values:
-            values["criticality"] = _coerce_criticality(values["criticality"])
-        if "holds_personal_data" in values:
-            values["holds_personal_data"] = _coerce_bool(values["holds_personal_data"])
-            if not isinstance(values["holds_personal_data"], bool):
-                self.error(item.row, "holds_personal_data", "Yes or no.")
+        if fields:
+            for name in sorted(fields.keys() - COMMON_SET):
+                self.error(item.row, name, "Not a CI field.")
                 ok = False
-        if "country" in values and isinstance(values["country"], str):
-            values["country"] = values["country"].strip().upper()
-        for name, message in field_errors(values).items():
+            values.update((name, fields[name]) for name in COMMON_FIELDS if name in fields)
+            if "criticality" in values:
+                values["criticality"] = _coerce_criticality(values["criticality"])
+            if "holds_personal_data" in values:
+                values["holds_personal_data"] = _coerce_bool(values["holds_personal_data"])
+                if not isinstance(values["holds_personal_data"], bool):
+                    self.error(item.row, "holds_personal_data", "Yes or no.")
+                    ok = False
+            if "country" in values and isinstance(values["country"], str):
+                values["country"] = values["country"].strip().upper()
+        for name, message in self.field_errors(values).items():
             self.error(item.row, name, message)
             ok = False
-        for name in ("location", "description"):
-            if name in values and not isinstance(values[name], str):
-                self.error(item.row, name, "Text expected.")
-                ok = False
-        if isinstance(values.get("location"), str) and len(values["location"]) > 200:
-            self.error(item.row, "location", "At most 200 characters.")
-            ok = False
-        for name in TEAM_FIELDS:
-            if name in values and values[name] is not None:
-                team_id = self.teams.get(str(values[name]).strip().lower())
-                if team_id is None:
-                    self.error(
-                        item.row, name, f"No team named {values[name]!r} in this organisation."
-                    )
+        if fields:
+            for name in ("location", "description"):
+                if name in values and not isinstance(values[name], str):
+                    self.error(item.row, name, "Text expected.")
                     ok = False
-                values[name] = team_id
+            if isinstance(values.get("location"), str) and len(values["location"]) > 200:
+                self.error(item.row, "location", "At most 200 characters.")
+                ok = False
+            for name in TEAM_FIELDS:
+                if name in values and values[name] is not None:
+                    team_id = self.teams.get(str(values[name]).strip().lower())
+                    if team_id is None:
+                        self.error(
+                            item.row, name, f"No team named {values[name]!r} in this organisation."
+                        )
+                        ok = False
+                    values[name] = team_id
         attributes = dict(item.attributes)
         for name, message in attribute_errors(ci_class, attributes).items():
             self.error(item.row, name, message)
@@ -306,7 +354,7 @@ class _Reconciler:
                 "name": s.values["name"],
                 "class": s.ci_class.key,
                 "action": s.action,
-                "changed": s.changed,
+                "changed": _changed(s),
             }
             for s in slots[:PREVIEW_ROWS]
             if not s.failed
@@ -339,6 +387,8 @@ class _Reconciler:
             hits: list[tuple[str, int]] = [
                 (k, found[(k, v)]) for k, v in slot.pairs if (k, v) in found
             ]
+            if not hits:
+                continue  # a new CI
             distinct = list(dict.fromkeys(ci for _, ci in hits))
             if len(distinct) > 1:
                 other_kind = next(k for k, ci in hits if ci != distinct[0])
@@ -380,34 +430,40 @@ class _Reconciler:
                     )
                     slot.failed = True
                 else:
-                    slot.ci = ci
+                    slot.ci, slot.ci_id = ci, ci.pk
         self.known = found
 
     def lookup_identifiers(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """{(kind, value): CI id} for the pairs already stored, per kind so the unique
-        (organization, kind, value) index answers each chunk."""
+        (organization, kind, value) index answers each chunk. Plain SQL: the ORM would prepare
+        every value of the IN lists, and a first import asks for tens of thousands."""
         by_kind: dict[str, list[str]] = {}
         for kind, value in pairs:
             by_kind.setdefault(kind, []).append(value)
         found: dict[tuple[str, str], int] = {}
-        for kind, values in by_kind.items():
-            for chunk in _chunks(sorted(values)):
-                for value, ci_id in CIIdentifier.objects.filter(
-                    organization=self.org, kind=kind, value__in=chunk
-                ).values_list("value", "ci_id"):
-                    found[(kind, value)] = ci_id
+        table = connection.ops.quote_name(CIIdentifier._meta.db_table)
+        with connection.cursor() as cursor:
+            for kind, values in by_kind.items():
+                for chunk in _chunks(sorted(values), LOOKUP_CHUNK):
+                    cursor.execute(
+                        f"SELECT value, ci_id FROM {table} "  # noqa: S608 - a quoted table name
+                        f"WHERE organization_id = %s AND kind = %s "
+                        f"AND value IN ({', '.join(['%s'] * len(chunk))})",
+                        [self.org.pk, kind, *chunk],
+                    )
+                    for value, ci_id in cursor.fetchall():
+                        found[(kind, value)] = ci_id
         return found
 
     def classes_by_pk(self) -> dict[int, CIClass]:
         return {c.pk: c for c in self.classes.values()}
 
     def plan(self, slot: _Slot) -> None:
-        source = self.source
-        precedence = list(slot.ci_class.source_precedence or [])
         if slot.ci is None:
             slot.action = "create"
-            slot.changed = sorted([*slot.values, *(f"attributes.{k}" for k in slot.attributes)])
-            return
+            return  # what a new CI sets is listed only for the preview (see `_changed`)
+        source = self.source
+        precedence = list(slot.ci_class.source_precedence or [])
         ci = slot.ci
         sources = dict(ci.attribute_sources or {})
         mine = _rank(precedence, source)
@@ -459,32 +515,40 @@ class _Reconciler:
         self, relationships: list[DiscoveredRelationship], by_key: dict[str, _Slot]
     ) -> list[tuple[_Slot | int, RelationshipType, _Slot | int, Any]]:
         """Resolve both ends of every relationship to a slot of this import or a CI id."""
-        names = {
-            key[5:]
+        if not relationships:
+            return []
+        # Most ends are rows of this import, found by key; the others name a CI.
+        other_ends = {
+            key
             for rel in relationships
             for key in (rel.source_key, rel.target_key)
-            if key.startswith("name:") and key not in by_key
+            if key not in by_key
         }
+        names = {key[5:] for key in other_ends if key.startswith("name:")}
+        ids = {key for key in other_ends if key.startswith("id:") and "=" in key}
+        # Indexes of this import's rows by name and by identifier, for the ends that need them.
         slot_by_name: dict[str, list[_Slot]] = {}
-        for slot in {id(s): s for s in by_key.values()}.values():
-            slot_by_name.setdefault(str(slot.values["name"]).lower(), []).append(slot)
         existing_by_name: dict[str, list[int]] = {}
-        lookup = [n for n in names if n.lower() not in slot_by_name]
-        for chunk in _chunks(lookup):
-            for pk, name in ConfigurationItem.objects.filter(
-                organization=self.org, name__in=chunk
-            ).values_list("pk", "name"):
-                existing_by_name.setdefault(name.lower(), []).append(pk)
-        ids = [
-            tuple(key[3:].split("=", 1))
-            for rel in relationships
-            for key in (rel.source_key, rel.target_key)
-            if key.startswith("id:") and "=" in key
-        ]
-        by_identifier: dict[tuple[str, str], int] = dict(getattr(self, "known", {}))
-        wanted = {(k, v.strip().lower()) for k, v in ids} - set(by_identifier)
-        by_identifier.update(self.lookup_identifiers(wanted))
-        slot_by_pair = {p: s for s in by_key.values() for p in s.pairs}
+        if names:
+            for slot in {id(s): s for s in by_key.values()}.values():
+                slot_by_name.setdefault(str(slot.values["name"]).lower(), []).append(slot)
+            lookup = [n for n in names if n.lower() not in slot_by_name]
+            for chunk in _chunks(lookup):
+                for pk, name in ConfigurationItem.objects.filter(
+                    organization=self.org, name__in=chunk
+                ).values_list("pk", "name"):
+                    existing_by_name.setdefault(name.lower(), []).append(pk)
+        by_identifier: dict[tuple[str, str], int] = {}
+        slot_by_pair: dict[tuple[str, str], _Slot] = {}
+        if ids:
+            by_identifier.update(getattr(self, "known", {}))
+            pairs = {
+                (kind, value.strip().lower())
+                for kind, value in (key[3:].split("=", 1) for key in ids)
+            }
+            wanted = {pair for pair in pairs if pair not in by_identifier}
+            by_identifier.update(self.lookup_identifiers(wanted))
+            slot_by_pair = {p: s for s in by_key.values() for p in s.pairs}
 
         def resolve(key: str) -> _Slot | int | str:
             if key in by_key:
@@ -514,58 +578,45 @@ class _Reconciler:
 
         planned: list[tuple[_Slot | int, RelationshipType, _Slot | int, Any]] = []
         seen: set[tuple[Any, str, Any]] = set()
+        rel_types = self.rel_types
         for rel in relationships:
-            rel_type = self.rel_types.get(rel.type_key)
+            rel_type = rel_types.get(rel.type_key)
             if rel_type is None:
                 self.error(
                     rel.row, f"rel:{rel.type_key}", f"Unknown relationship type {rel.type_key!r}."
                 )
                 continue
-            source, target = resolve(rel.source_key), resolve(rel.target_key)
-            problem = next((x for x in (source, target) if isinstance(x, str)), None)
-            if problem is None:
+            source = by_key.get(rel.source_key) or resolve(rel.source_key)
+            target = by_key.get(rel.target_key) or resolve(rel.target_key)
+            problem = source if isinstance(source, str) else target
+            if not isinstance(problem, str):
                 if isinstance(source, _Slot) and source.failed:
                     continue  # the row itself failed and was reported
-                if isinstance(target, _Slot) and target.failed:
-                    problem = "The related CI's row failed."
+                problem = (
+                    "The related CI's row failed."
+                    if isinstance(target, _Slot) and target.failed
+                    else None
+                )
             if problem is not None:
                 if not rel.optional:
                     self.error(rel.row, f"rel:{rel.type_key}", problem)
                 continue
-            ends = (
-                id(source) if isinstance(source, _Slot) else source,
-                rel.type_key,
-                id(target) if isinstance(target, _Slot) else target,
-            )
-            if (
-                ends[0] == ends[2]
-                or (
-                    isinstance(source, _Slot)
-                    and isinstance(target, int)
-                    and source.ci
-                    and source.ci.pk == target
-                )
-                or (
-                    isinstance(target, _Slot)
-                    and isinstance(source, int)
-                    and target.ci
-                    and target.ci.pk == source
-                )
-            ):
+            ends = (_identity(source), rel.type_key, _identity(target))
+            if ends[0] == ends[2]:
                 if not rel.optional:
                     self.error(rel.row, f"rel:{rel.type_key}", "A CI cannot be related to itself.")
                 continue
-            if ends in seen:
-                continue
-            seen.add(ends)
-            planned.append((source, rel_type, target, rel.row))
-        # Relationships that already exist are skipped (found in bulk).
+            if ends not in seen:
+                seen.add(ends)
+                planned.append((source, rel_type, target, rel.row))
+        # Relationships that already exist are skipped (found in bulk by their sources).
         known_ids = {
-            end.ci.pk if isinstance(end, _Slot) else end
-            for src, _, tgt, _ in planned
-            for end in (src,)
-            if (isinstance(end, int) or end.ci is not None)
+            end if isinstance(end, int) else end.ci_id
+            for end, _, _, _ in planned
+            if isinstance(end, int) or end.ci_id is not None
         }
+        if not known_ids:
+            return planned
         existing: set[tuple[int, int, int]] = set()
         for chunk in _chunks(sorted(known_ids)):
             existing.update(
@@ -573,17 +624,11 @@ class _Reconciler:
                     "source_id", "type_id", "target_id"
                 )
             )
-
-        def ci_id(end: _Slot | int) -> int | None:
-            return end if isinstance(end, int) else (end.ci.pk if end.ci is not None else None)
-
-        kept = []
-        for src, rel_type, tgt, row in planned:
-            s, t = ci_id(src), ci_id(tgt)
-            if s is not None and t is not None and (s, rel_type.pk, t) in existing:
-                continue
-            kept.append((src, rel_type, tgt, row))
-        return kept
+        return [
+            (src, rel_type, tgt, row)
+            for src, rel_type, tgt, row in planned
+            if (_identity(src), rel_type.pk, _identity(tgt)) not in existing
+        ]
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -592,30 +637,10 @@ class _Reconciler:
         slots: list[_Slot],
         relationships: list[tuple[_Slot | int, RelationshipType, _Slot | int, Any]],
     ) -> None:
-        new: list[_Slot] = []
-        changed: list[_Slot] = []
-        source_only: list[ConfigurationItem] = []
-        for slot in slots:
-            if slot.action == "create":
-                values = dict(slot.values)
-                for name in TEAM_FIELDS:
-                    if name in values:
-                        values[f"{name}_id"] = values.pop(name)
-                tracked = {name: self.source for name in slot.values}
-                tracked.update({f"attributes.{k}": self.source for k in slot.attributes})
-                slot.ci = ConfigurationItem(
-                    organization=self.org,
-                    ci_class=slot.ci_class,
-                    attributes=slot.attributes,
-                    attribute_sources=tracked,
-                    **values,
-                )
-                new.append(slot)
-            elif slot.action == "update":
-                changed.append(slot)
-            elif slot.source_only:
-                source_only.append(slot.ci)  # type: ignore[arg-type]
-        audited_bulk_create(ConfigurationItem, [s.ci for s in new])
+        new = [slot for slot in slots if slot.action == "create"]
+        changed = [slot for slot in slots if slot.action == "update"]
+        source_only = [slot.ci for slot in slots if slot.source_only]
+        self.create_cis(new)
         if changed:
             fields = sorted(
                 {n for s in changed for n in s.changed if not n.startswith("attributes.")}
@@ -629,57 +654,95 @@ class _Reconciler:
         # Identifiers: every slot's values not yet stored (a CI found by one gains the others).
         known = getattr(self, "known", {})
         org_id = self.org.pk
-        insert_rows(
+        insert_tuples(
             CIIdentifier,
+            ("organization_id", "ci_id", "kind", "value"),
             [
-                {"organization_id": org_id, "ci_id": slot.ci.pk, "kind": kind, "value": value}
+                (org_id, slot.ci_id, kind, value)
                 for slot in slots
                 for kind, value in slot.pairs
                 if (kind, value) not in known
             ],
         )
         # Last seen by this source: new CIs get a record; known ones are touched in bulk.
-        created_ids = {slot.ci.pk for slot in slots if slot.action == "create"}
-        seen_ids = [slot.ci.pk for slot in slots if slot.ci.pk not in created_ids]
+        seen_ids = [slot.ci_id for slot in slots if slot.action != "create"]
         have: set[int] = set()
         for chunk in _chunks(seen_ids):
             records = CISourceRecord.objects.filter(ci_id__in=chunk, source=self.source)
             have.update(records.values_list("ci_id", flat=True))
             records.update(last_seen=self.now)
-        insert_rows(
+        source, now = self.source, self.now
+        insert_tuples(
             CISourceRecord,
+            ("organization_id", "ci_id", "source", "first_seen", "last_seen"),
             [
-                {
-                    "organization_id": org_id,
-                    "ci_id": ci_id,
-                    "source": self.source,
-                    "first_seen": self.now,
-                    "last_seen": self.now,
-                }
-                for ci_id in [*created_ids, *(i for i in seen_ids if i not in have)]
+                (org_id, ci_id, source, now, now)
+                for ci_id in [
+                    *(slot.ci_id for slot in new),
+                    *(i for i in seen_ids if i not in have),
+                ]
             ],
         )
+        discovered_by = self.source[:100]
         rels = []
         for src, rel_type, tgt, _row in relationships:
-            s = src if isinstance(src, int) else src.ci.pk  # type: ignore[union-attr]
-            t = tgt if isinstance(tgt, int) else tgt.ci.pk  # type: ignore[union-attr]
-            if s == t:
-                continue
-            rels.append(
-                {
-                    "organization_id": self.org.pk,
-                    "source_id": s,
-                    "target_id": t,
-                    "type_id": rel_type.pk,
-                    "discovered_by": self.source[:100],
-                }
-            )
-        audited_insert_rows(Relationship, rels, _describe_relationship)
+            s = src if isinstance(src, int) else src.ci_id
+            t = tgt if isinstance(tgt, int) else tgt.ci_id
+            if s != t:
+                rels.append((org_id, s, t, rel_type.id, discovered_by))
+        audited_insert_tuples(Relationship, RELATIONSHIP_COLUMNS, rels, _describe_relationship)
         self.result.relationships_created = len(rels)
 
+    def create_cis(self, slots: list[_Slot]) -> None:
+        """Insert the new CIs as tuples (no model instance per row), each with its audit
+        record, and note their ids on the slots."""
+        org_id = self.org.pk
+        defaults = CI_DEFAULTS
+        rows = []
+        for slot in slots:
+            values = slot.values
+            sources = dict.fromkeys(values, self.source)
+            sources.update((f"attributes.{k}", self.source) for k in slot.attributes)
+            rows.append(
+                (
+                    org_id,
+                    slot.ci_class.id,
+                    *[values.get(name, default) for name, default in defaults],
+                    slot.attributes,
+                    sources,
+                )
+            )
+        keys = audited_insert_tuples(ConfigurationItem, CI_COLUMNS, rows, _describe_ci)
+        for slot, key in zip(slots, keys, strict=True):
+            slot.ci_id = key
 
-def _describe_relationship(row: dict[str, Any]) -> str:
-    return f"{row['source_id']} {row['type_id']} {row['target_id']}"
+
+def _default(field_name: str) -> Any:
+    return ConfigurationItem._meta.get_field(field_name).get_default()
+
+
+#: The columns a new CI is inserted with, and the defaults of those a row may leave out.
+CI_DEFAULTS = tuple(
+    (name, _default(name))
+    for name in ("name", *(n for n in COMMON_FIELDS if n not in TEAM_FIELDS), *TEAM_FIELDS)
+)
+CI_COLUMNS = (
+    "organization_id",
+    "ci_class_id",
+    *(f"{name}_id" if name in TEAM_FIELDS else name for name, _ in CI_DEFAULTS),
+    "attributes",
+    "attribute_sources",
+)
+RELATIONSHIP_COLUMNS = ("organization_id", "source_id", "target_id", "type_id", "discovered_by")
+
+
+def _describe_ci(row: tuple[Any, ...]) -> str:
+    return str(row[2])  # the name
+
+
+def _describe_relationship(row: tuple[Any, ...]) -> str:
+    _org, source, target, type_id = row[:4]
+    return f"{source} {type_id} {target}"
 
 
 def reconcile(

@@ -1,15 +1,18 @@
-"""Fast multi-row INSERTs for imports: Django's bulk_create prepares every value of every row
+"""Fast bulk INSERTs for imports: Django's bulk_create prepares every value of every row
 through the field machinery, which dominates an import of tens of thousands of rows. Here
-each column gets one converter, chosen once per field type, and rows go out as multi-row
-``INSERT ... VALUES (...), (...) [RETURNING id]`` statements (SQLite 3.35+ and PostgreSQL).
+rows are tuples (or dicts, for ``insert_rows``), each column gets one converter, chosen once
+per field type, and rows go out as multi-row ``INSERT ... VALUES (...), (...) [RETURNING id]``
+statements on SQLite (3.35+) and as COPY on PostgreSQL.
 
 No signals are sent and no ``save()`` runs: callers write the audit trail themselves
-(see ``core.audit.audited_bulk_create``).
+(``audited_insert_tuples`` here, or ``core.audit.audited_bulk_create``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from itertools import chain, islice
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -50,20 +53,20 @@ def _memoised(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _converter(field: models.Field, connection: Any) -> Callable[[Any], Any] | None:
+    """How a Python value of `field` becomes a bound value; None when it binds as it is."""
     ops = connection.ops
     if isinstance(field, models.JSONField):
-        if connection.vendor == "sqlite":
-            return json_text(field)
-        encoder = field.encoder or DjangoJSONEncoder
-        return lambda v: None if v is None else ops.adapt_json_value(v, encoder)
+        return json_text(field)  # text for SQLite, and for COPY into PostgreSQL's jsonb
+    if isinstance(field, models.BinaryField):
+        return bytes
+    if connection.vendor == "postgresql":
+        return None  # COPY: psycopg adapts dates, datetimes and decimals itself
     if isinstance(field, models.DateTimeField):
         return _memoised(ops.adapt_datetimefield_value)
     if isinstance(field, models.DateField):
         return ops.adapt_datefield_value
     if isinstance(field, models.DecimalField):
         return lambda v: ops.adapt_decimalfield_value(v, field.max_digits, field.decimal_places)
-    if isinstance(field, models.BinaryField):
-        return lambda v: None if v is None else bytes(v)
     return None
 
 
@@ -74,42 +77,79 @@ def insert_rows(
     (in row order) when `returning`."""
     if not rows:
         return []
+    attnames = [
+        f.attname
+        for f in model._meta.concrete_fields
+        if not (f.primary_key and isinstance(f, models.AutoField))
+    ]
+    return insert_tuples(
+        model, attnames, [tuple(map(row.get, attnames)) for row in rows], returning=returning
+    )
+
+
+def insert_tuples(
+    model: type[models.Model],
+    attnames: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    returning: bool = False,
+    encoded: Collection[str] = (),
+) -> list[Any]:
+    """INSERT rows given as tuples of Python values in the order of `attnames` (the cheapest
+    form to build: no dict or model instance per row). Columns named in `encoded` hold values
+    already in database form (JSON as text). Returns the new keys in row order when
+    `returning`. SQLite gets multi-row ``INSERT ... RETURNING`` on the raw connection (no
+    placeholder rewriting of statements with thousands of parameters); PostgreSQL gets COPY.
+
+    `rows` may be a generator: rows are then built while the database stores the previous
+    ones (PostgreSQL works on a COPY as it arrives, on the other core)."""
+    if returning and not isinstance(rows, Sequence):
+        rows = list(rows)  # the keys are drawn for a known number of rows
     meta = model._meta
     connection = connections[router.db_for_write(model)]
-    pk = meta.pk
-    fields = [
-        f for f in meta.concrete_fields if not (f.primary_key and isinstance(f, models.AutoField))
+    by_attname = {f.attname: f for f in meta.concrete_fields}
+    fields = [by_attname[name] for name in attnames]
+    convert = [
+        (index, converter)
+        for index, field in enumerate(fields)
+        if field.attname not in encoded and (converter := _converter(field, connection)) is not None
     ]
-    converters = [_converter(f, connection) for f in fields]
-    attnames = [f.attname for f in fields]
+    count = len(rows) if isinstance(rows, Sequence) else None
+    if count == 0:
+        return []
+    if convert:
+        rows = (_converted(row, convert) for row in rows)
+    if connection.vendor == "postgresql":
+        return _copy_rows(connection, model, fields, rows, count if returning else None)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
-    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    placeholder = "(" + ", ".join(["?"] * len(fields)) + ")"
     per_statement = max(1, min(MAX_ROWS, MAX_PARAMS // max(1, len(fields))))
-    suffix = f" RETURNING {quote(pk.column)}" if returning else ""
-    if connection.vendor == "postgresql":
-        return _copy_rows(connection, model, fields, rows, returning)
+    suffix = f" RETURNING {quote(meta.pk.column)}" if returning else ""
     keys: list[Any] = []
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            batch = rows[start : start + per_statement]
-            params: list[Any] = []
-            for values in batch:
-                for name, convert in zip(attnames, converters, strict=True):
-                    value = values.get(name)
-                    params.append(
-                        convert(value) if convert is not None and value is not None else value
-                    )
+    pending = iter(rows)
+    with connection.cursor():  # connected, and not inside a broken transaction
+        raw = connection.connection
+        while batch := list(islice(pending, per_statement)):
             # Identifiers are quoted names from model metadata; every value is a bound parameter.
-            cursor.execute(
+            statement = (
                 f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES "  # noqa: S608
                 + ", ".join([placeholder] * len(batch))
-                + suffix,
-                params,
+                + suffix
             )
+            result = raw.execute(statement, list(chain.from_iterable(batch)))
             if returning:
-                keys.extend(row[0] for row in cursor.fetchall())
+                keys.extend(row[0] for row in result.fetchall())
     return keys
+
+
+def _converted(row: Sequence[Any], convert: list[tuple[int, Callable[[Any], Any]]]) -> list[Any]:
+    out = list(row)
+    for index, converter in convert:
+        value = out[index]
+        if value is not None:
+            out[index] = converter(value)
+    return out
 
 
 def insert_instances(objs: Sequence[models.Model], *, returning: bool = True) -> None:
@@ -139,23 +179,15 @@ def _copy_rows(
     connection: Any,
     model: type[models.Model],
     fields: list[models.Field],
-    rows: Sequence[dict[str, Any]],
-    returning: bool,
+    rows: Iterable[Sequence[Any]],
+    returning: int | None,
 ) -> list[Any]:
-    """PostgreSQL: COPY, the fastest way in; keys are drawn from the table's sequence first."""
+    """PostgreSQL: COPY, the fastest way in. With `returning` (the number of rows), keys are
+    drawn from the table's sequence first."""
     from psycopg import sql
 
     meta = model._meta
     pk = meta.pk
-    encoders: list[Callable[[Any], Any] | None] = []
-    for field in fields:
-        if isinstance(field, models.JSONField):
-            encoders.append(json_text(field))
-        elif isinstance(field, models.BinaryField):
-            encoders.append(bytes)
-        else:
-            encoders.append(None)
-    attnames = [f.attname for f in fields]
     columns = [f.column for f in fields]
     keys: list[Any] = []
     with connection.cursor() as django_cursor:
@@ -163,7 +195,7 @@ def _copy_rows(
         if returning:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [meta.db_table, pk.column, len(rows)],
+                [meta.db_table, pk.column, returning],
             )
             keys = [row[0] for row in cursor.fetchall()]
             columns = [pk.column, *columns]
@@ -171,10 +203,138 @@ def _copy_rows(
             sql.Identifier(meta.db_table), sql.SQL(", ").join(map(sql.Identifier, columns))
         )
         with cursor.copy(statement) as copy:
-            for index, values in enumerate(rows):
-                out = [keys[index]] if returning else []
-                for name, encode in zip(attnames, encoders, strict=True):
-                    value = values.get(name)
-                    out.append(encode(value) if encode is not None and value is not None else value)
-                copy.write_row(out)
+            if returning:
+                for key, values in zip(keys, rows, strict=True):
+                    copy.write_row((key, *values))
+            else:
+                for values in rows:
+                    copy.write_row(values)
     return keys
+
+
+def audited_insert_tuples(
+    model: type[models.Model],
+    attnames: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    describe: Callable[[tuple[Any, ...]], str],
+) -> list[int]:
+    """Insert change-logged rows given as tuples (Python values in the order of `attnames`),
+    each with the audit record ``core.audit`` writes for a create: ``after`` holds the audited
+    fields, ``changes`` ``[None, value]`` for each one set. The two JSON documents of a record
+    are built once per row with orjson, and records go in with :func:`insert_tuples`, in the
+    caller's transaction. Columns not in `attnames` get their default, evaluated once, and
+    ``auto_now`` columns the time of the call. `describe(row)` gives the record's text.
+    Returns the new keys in row order."""
+    from django.utils import timezone
+
+    from opsdesk.core.audit import REDACTED, _audited_fields
+    from opsdesk.core.context import current_actor, current_request_id
+    from opsdesk.core.models import AuditRecord
+
+    if not rows:
+        return []
+    meta = model._meta
+    connection = connections[router.db_for_write(model)]
+    now = timezone.now()
+    given = set(attnames)
+    missing = [f for f in meta.concrete_fields if not f.primary_key and f.attname not in given]
+    defaults = {
+        f.name: now
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+        else f.get_default()
+        for f in missing
+    }
+    # The defaults are the same for every row: converted for the database once.
+    stored = tuple(_db_value(f, defaults[f.name], connection) for f in missing)
+    keys = insert_tuples(
+        model,
+        [*attnames, *(f.attname for f in missing)],
+        [row + stored for row in rows] if stored else rows,
+        returning=True,
+        encoded={f.attname for f in missing},
+    )
+
+    # A record's `after` starts as a template holding the (JSON-safe) defaults; each row fills
+    # in the key and its own values, which keep their place in the field order.
+    audited = [f for f in _audited_fields(model) if not f.primary_key]
+    template = {meta.pk.name: None}
+    for f in audited:
+        template[f.name] = orjson.loads(_audit_json(defaults[f.name])) if f in missing else None
+    own = [f for f in audited if f not in missing]
+    own_names = [f.name for f in own]
+    position = {name: index for index, name in enumerate(attnames)}
+    own_values = _getter([position[f.attname] for f in own])
+    redact = [n for n in getattr(model, "audit_redact", ()) if n in template]
+    org_index = position.get("organization_id")
+    actor = current_actor()
+    actor_is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    common = (
+        _db_value(AuditRecord._meta.get_field("timestamp"), now, connection),
+        actor.pk if actor_is_user else None,
+        (getattr(actor, "email", "") or "") if actor_is_user else "system",
+    )
+    request_id = current_request_id() or ""
+    object_type = meta.label_lower
+    pk_name = meta.pk.name
+
+    def records() -> Iterator[tuple[Any, ...]]:
+        for key, row in zip(keys, rows, strict=True):
+            after = template.copy()
+            after[pk_name] = key
+            after.update(zip(own_names, own_values(row), strict=True))
+            for name in redact:
+                if after[name]:
+                    after[name] = REDACTED
+            changes = {name: (None, value) for name, value in after.items() if value is not None}
+            yield (
+                *common,
+                row[org_index] if org_index is not None else None,
+                request_id,
+                "create",
+                object_type,
+                str(key),
+                describe(row)[:200],
+                _audit_json(changes),
+                None,
+                _audit_json(after),
+            )
+
+    insert_tuples(
+        AuditRecord, AUDIT_COLUMNS, records(), encoded={"timestamp", "changes", "before", "after"}
+    )
+    return keys
+
+
+def _db_value(field: models.Field, value: Any, connection: Any) -> Any:
+    converter = _converter(field, connection)
+    return value if converter is None or value is None else converter(value)
+
+
+def _getter(indexes: list[int]) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    """itemgetter over `indexes`, always returning a tuple."""
+    if len(indexes) > 1:
+        return itemgetter(*indexes)
+    return lambda row: tuple(row[index] for index in indexes)
+
+
+AUDIT_COLUMNS = (
+    "timestamp",
+    "actor_id",
+    "actor_email",
+    "organization_id",
+    "request_id",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "changes",
+    "before",
+    "after",
+)
+_AUDIT_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+_audit_default = DjangoJSONEncoder().default
+
+
+def _audit_json(value: Any) -> str:
+    """JSON text as an audit record stores it (Django's encoder for datetimes and decimals)."""
+    return orjson.dumps(value, default=_audit_default, option=_AUDIT_OPTIONS).decode()

@@ -41,24 +41,45 @@ def parse_rows(
     if errors:
         return items, rels
     types = attribute_types()
+    # What each column is, worked out once: (index, header, kind, key) with kind one of
+    # "rel" (key: relationship type), "field" (key: CI field) or "attr" (key: attribute).
+    plan: list[tuple[int, str, str, str]] = []
+    for index, column in enumerate(columns):
+        low = lowered[index]
+        if low in {"class", "name"}:
+            continue
+        if low.startswith("rel:"):
+            plan.append((index, column, "rel", column[4:].strip()))
+        elif low in COMMON_FIELDS:
+            plan.append((index, column, "field", low))
+        else:
+            plan.append(
+                (index, column, "attr", column[5:].strip() if low.startswith("attr:") else column)
+            )
+    # (A header naming a column twice: the last one counts.)
+    class_index = max(i for i, low in enumerate(lowered) if low == "class")
+    name_index = max(i for i, low in enumerate(lowered) if low == "name")
+    width = len(columns)
     for number, cells in iterator:
         values = ["" if c is None else str(c) for c in cells]
         if not any(v.strip() for v in values):
             continue
-        if len(values) > len(columns) and any(v.strip() for v in values[len(columns) :]):
+        if len(values) > width and any(v.strip() for v in values[width:]):
             report(errors, number, "file", "More cells than header columns.")
             continue
-        record = {lowered[i]: values[i] for i in range(min(len(columns), len(values)))}
-        class_key = record.get("class", "").strip()
+        count = len(values)
+        class_key = values[class_index].strip() if class_index < count else ""
         class_types = types.get(class_key, types.get(class_key.lower(), {}))
         item = DiscoveredCI(
-            key=f"row:{number}", class_key=class_key, name=record.get("name", ""), row=number
+            key=f"row:{number}",
+            class_key=class_key,
+            name=values[name_index] if name_index < count else "",
+            row=number,
         )
         bad = False
-        for index, column in enumerate(columns):
-            low = lowered[index]
-            if low in {"class", "name"} or index >= len(values):
-                continue
+        for index, column, kind, key in plan:
+            if index >= count:
+                break
             raw = values[index]
             if "\x00" in raw:
                 report(errors, number, column, "Text must not contain NUL characters.")
@@ -71,25 +92,21 @@ def parse_rows(
             cell = raw.strip()
             if not cell:
                 continue
-            if low.startswith("rel:"):
-                type_key = column[4:].strip()
-                for target in filter(None, (t.strip() for t in cell.split(";"))):
-                    rels.append(
-                        DiscoveredRelationship(item.key, type_key, f"name:{target}", number)
-                    )
-            elif low in COMMON_FIELDS:
-                item.fields[low] = (
+            if kind == "field":
+                item.fields[key] = (
                     [p.strip() for p in cell.split(";") if p.strip()]
-                    if low in LIST_FIELDS
+                    if key in LIST_FIELDS
                     else cell
                 )
-            else:
-                key = column[5:].strip() if low.startswith("attr:") else column
+            elif kind == "attr":
                 if not key:
                     report(errors, number, column, "An attribute column needs a name.")
                     bad = True
                     continue
                 item.attributes[key] = coerce(cell, class_types.get(key, ""))
+            else:
+                for target in filter(None, (t.strip() for t in cell.split(";"))):
+                    rels.append(DiscoveredRelationship(item.key, key, f"name:{target}", number))
         if not bad:
             items.append(item)
     return items, rels

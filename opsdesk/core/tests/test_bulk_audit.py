@@ -78,3 +78,56 @@ def test_rows_loaded_with_only_are_audited_without_phantom_changes(cast):
     # only the field that changed, although most fields were never loaded
     assert record.changes == {"name": ["Service Desk A", "Service Desk Africa"]}
     assert record.before["slug"] == "service-desk-a"
+
+
+def test_rows_inserted_as_tuples_are_audited_like_saved_ones(cast):
+    from opsdesk.core.bulk import audited_insert_tuples
+
+    server = CIClass.objects.get(key="server")
+    with acting_as(cast.agent):
+        saved = ConfigurationItem.objects.create(
+            organization=cast.org_a,
+            name="one-by-one",
+            ci_class=server,
+            tags=["web"],
+            attributes={"os": "linux"},
+        )
+        (key,) = audited_insert_tuples(
+            ConfigurationItem,
+            ("organization_id", "ci_class_id", "name", "tags", "attributes"),
+            [(cast.org_a.pk, server.pk, "as-tuple", ["web"], {"os": "linux"})],
+            lambda row: row[2],
+        )
+    row = ConfigurationItem.objects.get(pk=key)
+    assert (row.name, row.tags, row.attributes, row.status) == (
+        "as-tuple",
+        ["web"],
+        {"os": "linux"},
+        saved.status,  # a default
+    )
+    one, many = (
+        _record("cmdb.configurationitem", saved.pk),
+        _record("cmdb.configurationitem", key),
+    )
+    assert (many.action, many.actor_email, many.organization_id) == (
+        "create",
+        "agent@a.test",
+        cast.org_a.pk,
+    )
+    assert many.object_repr == "as-tuple" and many.before is None
+    assert list(many.after) == list(one.after)  # the same fields, in the same order
+    differ = {"id", "name", "created_at"}
+    assert {k: v for k, v in many.after.items() if k not in differ} == {
+        k: v for k, v in one.after.items() if k not in differ
+    }
+    assert many.after["id"] == key and many.after["created_at"].endswith("Z")
+    assert set(many.changes) == set(one.changes)
+    assert many.changes["name"] == [None, "as-tuple"] and many.changes["tags"] == [None, ["web"]]
+    # a later save diffs against what was inserted
+    with acting_as(cast.agent):
+        row.name = "renamed"
+        row.save()
+    update = AuditRecord.objects.get(
+        object_type="cmdb.configurationitem", object_id=str(key), action="update"
+    )
+    assert update.changes == {"name": ["as-tuple", "renamed"]}
