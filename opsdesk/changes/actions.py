@@ -361,6 +361,29 @@ def transition_change(
     transition = workflow.check(change.state, name, {**current, **values})
     now = at or timezone.now()
     old_state = change.state
+    loaded = {f.attname: getattr(change, f.attname) for f in change._meta.concrete_fields}
+    try:
+        return _apply_transition(
+            change, transition, name, values, acting_user, system, now, old_state
+        )
+    except Exception:
+        # The transaction rolls back; the caller's object must not keep the refused state.
+        for attname, value in loaded.items():
+            setattr(change, attname, value)
+        raise
+
+
+def _apply_transition(
+    change: Change,
+    transition: Any,
+    name: str,
+    values: dict[str, Any],
+    acting_user: Any,
+    system: str,
+    now: datetime,
+    old_state: str,
+) -> Change:
+    workflow = change.workflow
     for field in ("close_code", "close_notes", "freeze_justification"):
         if values.get(field):
             setattr(change, field, values[field])

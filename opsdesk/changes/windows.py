@@ -14,7 +14,7 @@ and the conflict refresh).
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -140,7 +140,16 @@ def windows_of(
     )
     if covering is None:
         return rows
-    return [w for w in rows if not w.services.all() or {s.pk for s in w.services.all()} & covering]
+    return _covering(rows, lambda: covering)
+
+
+def _covering(rows: list[ChangeWindow], covering: Callable[[], set[int]]) -> list[ChangeWindow]:
+    """The windows of `rows` without services, and those whose services meet `covering()`;
+    the CMDB walk behind `covering` runs only when some window names services."""
+    if all(not w.services.all() for w in rows):
+        return rows
+    reached = covering()
+    return [w for w in rows if not w.services.all() or {s.pk for s in w.services.all()} & reached]
 
 
 def freezes_overlapping(
@@ -155,11 +164,22 @@ def freezes_overlapping(
     earliest first."""
     if start is None or end is None or end <= start:
         return []
-    covering = reached_services(cis, services)
+    overlapping = [
+        (window, spans)
+        for window in windows_of(organization_id, WindowKind.FREEZE)
+        if (spans := occurrences(window, start, end))
+    ]
+    # Walk the CMDB only when a freeze that overlaps the range is limited to some services.
+    covered = {
+        w.pk
+        for w in _covering([w for w, _ in overlapping], lambda: reached_services(cis, services))
+    }
     found: list[dict[str, Any]] = []
-    for window in windows_of(organization_id, WindowKind.FREEZE, covering):
+    for window, spans in overlapping:
+        if window.pk not in covered:
+            continue
         names = sorted(s.name for s in window.services.all())
-        for occ_start, occ_end in occurrences(window, start, end):
+        for occ_start, occ_end in spans:
             found.append(
                 {
                     "window_id": window.pk,
@@ -188,9 +208,13 @@ def freezes_for_change(change: Change) -> list[dict[str, Any]]:
 
 def maintenance_windows_for(change: Change) -> list[ChangeWindow]:
     """The active maintenance windows that cover the change's services."""
-    cis = list(change.cis.all()) if change.pk else []
-    covering = reached_services(cis, [change.service_id] if change.service_id else [])
-    return windows_of(change.organization_id, WindowKind.MAINTENANCE, covering)
+    rows = windows_of(change.organization_id, WindowKind.MAINTENANCE)
+
+    def covering() -> set[int]:
+        cis = list(change.cis.all()) if change.pk else []
+        return reached_services(cis, [change.service_id] if change.service_id else [])
+
+    return _covering(rows, covering)
 
 
 def maintenance_occurrences_for(change: Change) -> list[dict[str, Any]]:

@@ -65,3 +65,8 @@ REPORTS: dict[tuple[str, str], Callable[[Any], dict]] = {
 REAL_IDS: dict[str, Callable[[Any], int]] = {
     "link_id": lambda c: _link(c.org_a, c.admin, "A's induced incident").pk,
 }
+
+#: B's change has no review: the superuser's 404 must say that, not "no change matches".
+SUB_RESOURCE_ABSENT: dict[tuple[str, str], str] = {
+    ("GET", "/api/v1/changes/{change_id}/review"): "has no post-implementation review",
+}

@@ -133,3 +133,17 @@ def test_the_plan_locks_once_implementation_starts(cast):
 def test_workflows_declare_every_path():
     assert NORMAL.allowed_names(ChangeState.NEW) == ["assess", "cancel"]
     assert STANDARD.allowed_names(ChangeState.NEW) == ["schedule", "cancel"]
+
+
+def test_a_refused_transition_leaves_the_object_as_it_was(cast):
+    def refuse(change, name, values, user):
+        raise Conflict("Refused by the guard.", field="state")
+
+    hooks.guard("assess")(refuse)
+    try:
+        c = change(cast)
+        with pytest.raises(Conflict):
+            actions.transition_change(acting_user=cast.agent, change=c, name="assess")
+        assert c.state == ChangeState.NEW
+    finally:
+        hooks._GUARDS[:] = [e for e in hooks._GUARDS if e.fn is not refuse]
