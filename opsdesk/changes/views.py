@@ -614,7 +614,7 @@ def change_transition(request: HttpRequest, change_id: int, name: str) -> HttpRe
     else:
         messages.success(
             request,
-            f"{change.number} is now {STATE_LABELS.get(change.state, change.state).lower()}.",
+            f"{change.number} moved to {STATE_LABELS.get(change.state, change.state)}.",
         )
     return _back(change)
 

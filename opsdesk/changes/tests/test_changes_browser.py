@@ -78,7 +78,7 @@ def test_an_agent_raises_and_assesses_a_normal_change(  # type: ignore[no-untype
     )
 
     page.get_by_role("button", name="Start assessment").click()
-    expect(page.get_by_text(f"{change.number} is now assess.")).to_be_visible()
+    expect(page.get_by_text(f"{change.number} moved to Assess.")).to_be_visible()
     expect(page.locator(".chg-badges")).to_contain_text("Assess")
     timeline = page.locator("#timeline")
     expect(timeline).to_contain_text("raised it as a normal change for bank-db")

@@ -189,7 +189,7 @@ def test_change_page_shows_plan_cis_allowed_transitions_and_timeline(cast, agent
 def test_transitions_from_the_page_and_refusals_shown(cast, agent):
     c = change(cast)
     resp = agent.post(f"/changes/{c.pk}/transitions/assess/", follow=True)
-    assert "is now assess" in resp.content.decode()
+    assert "moved to Assess" in resp.content.decode()
     c.refresh_from_db()
     assert c.state == "assess"
     resp = agent.post(f"/changes/{c.pk}/transitions/implement/", follow=True)
