@@ -47,6 +47,7 @@ from opsdesk.changes.models import (
 )
 from opsdesk.changes.template_actions import create_template
 from opsdesk.changes.window_actions import create_window
+from opsdesk.cmdb.impact import upstream_services
 from opsdesk.cmdb.models import ConfigurationItem, Relationship
 from opsdesk.core.errors import Conflict, FieldError
 from opsdesk.core.models import Organization
@@ -103,6 +104,16 @@ class Seeder:
         self.rng = random.Random(f"changes-{org.slug}")  # noqa: S311 (demo data)
         self.now = timezone.now()
         self.zone = ZoneInfo(org.time_zone)
+        self._services: dict[int, ConfigurationItem | None] = {}
+
+    def service_of(self, ci: ConfigurationItem) -> ConfigurationItem | None:
+        """The most critical business service `ci` can take down (what the change is for)."""
+        if ci.pk not in self._services:
+            found = upstream_services(ci)["services"]
+            self._services[ci.pk] = (
+                ConfigurationItem.objects.get(pk=found[0]["id"]) if found else None
+            )
+        return self._services[ci.pk]
 
     # --- configuration -----------------------------------------------------------------------
 
@@ -365,6 +376,7 @@ class Seeder:
                 "planned_end": end,
                 "assignment_group": team,
                 "change_manager": self.manager,
+                "service": service,
             }
             if template is None:
                 fields.update(
@@ -375,7 +387,6 @@ class Seeder:
                     "3. Apply the change. 4. Run the test plan.",
                     backout_plan="Restore the backup or snapshot taken in step 2.",
                     test_plan="Service health checks and a business smoke test.",
-                    service=service,
                 )
             change = actions.create_change(
                 acting_user=self.agent,
@@ -520,7 +531,7 @@ class Seeder:
                 start=start,
                 hours=1.5,
                 cis=[server],
-                service=None,
+                service=self.service_of(server),
                 team=platform,
                 outcome=CloseCode.SUCCESSFUL if n % 9 else CloseCode.SUCCESSFUL_WITH_ISSUES,
                 template=template,
@@ -552,7 +563,7 @@ class Seeder:
                 start=start,
                 hours=2,
                 cis=[target],
-                service=None,
+                service=self.service_of(target),
                 team=team,
                 outcome=outcomes[n % len(outcomes)],
             )
@@ -590,7 +601,7 @@ class Seeder:
                 start=start,
                 hours=0.5,
                 cis=[incident.ci],
-                service=None,
+                service=self.service_of(incident.ci),
                 team=app_team,
                 outcome=CloseCode.BACKED_OUT if n % 2 else CloseCode.FAILED,
             )
@@ -722,7 +733,7 @@ class Seeder:
                 start=start,
                 hours=1.5,
                 cis=[server],
-                service=None,
+                service=self.service_of(server),
                 team=platform,
                 outcome=None,
                 stop_at=ChangeState.SCHEDULED,

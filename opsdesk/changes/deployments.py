@@ -126,7 +126,8 @@ def resolve_target(
     integration: DeploymentIntegration, service_ref: Any, ci_ref: Any
 ) -> tuple[ConfigurationItem | None, ConfigurationItem | None]:
     """(service, CI) of the integration's organisation named by the payload (by id or exact
-    name), else the integration's default service; FieldError naming ``service`` or ``ci``."""
+    name); without a service, the most critical business service the CI serves, else the
+    integration's default service; FieldError naming ``service`` or ``ci``."""
     org = integration.organization_id
     service = _lookup(org, service_ref, "service") if service_ref is not None else None
     ci = _lookup(org, ci_ref, "ci") if ci_ref is not None else None
@@ -137,6 +138,13 @@ def resolve_target(
             raise FieldError({"service": f"{service.name} is a {service.ci_class.label}."})
     if ci is not None and service is None and ci.ci_class.is_service:
         service, ci = ci, None
+    if service is None and ci is not None:
+        # The deployment is for the most critical business service the CI serves.
+        from opsdesk.cmdb.impact import upstream_services
+
+        served = upstream_services(ci)["services"]
+        if served:
+            service = ConfigurationItem.objects.get(pk=served[0]["id"])
     if service is None:
         service = integration.default_service
     if service is None and ci is None:
