@@ -398,9 +398,9 @@ class Seeder:
                 **fields,
             )
         at = opened + timedelta(minutes=self.rng.randint(10, 90))
+        if stop_at == ChangeState.NEW:
+            return change
         if change_type == ChangeType.STANDARD:
-            if stop_at == ChangeState.NEW:
-                return change
             with _clock(at):
                 actions.transition_change(acting_user=self.agent, change=change, name="schedule")
         else:
