@@ -553,6 +553,14 @@ def _sections(request: HttpRequest, change: Change) -> dict[str, list[dict[str, 
 
 
 def _transitions(change: Change) -> list[dict[str, Any]]:
+    """The transitions a person may start from here. ``authorise`` is the approvals engine's
+    to fire: it is offered only when no approval is outstanding (a change whose approvals
+    were all given while the engine could not move it)."""
+    from opsdesk.changes.approvals import outstanding
+
+    available = change.workflow.available(change.state)
+    if any(t.name == "authorise" for t in available) and outstanding(change):
+        available = [t for t in available if t.name != "authorise"]
     return [
         {
             "name": t.name,
@@ -561,7 +569,7 @@ def _transitions(change: Change) -> list[dict[str, Any]]:
             "requires": list(t.requires),
             "fields": TRANSITION_INPUT.get(t.name, []),
         }
-        for t in change.workflow.available(change.state)
+        for t in available
     ]
 
 

@@ -301,3 +301,16 @@ def test_managers_edit_the_catalogue_agents_only_read_it(cast, client):
     card = f'id="template-{tpl.pk}"'
     assert card not in client.get("/changes/templates/").content.decode()
     assert card in client.get("/changes/templates/?show=retired").content.decode()
+
+
+def test_the_page_offers_no_authorise_button_while_approvals_are_outstanding(cast, client):  # type: ignore[no-untyped-def]
+    from opsdesk.changes import actions
+    from opsdesk.changes.tests.factories import change as make_change
+
+    c = make_change(cast, change_manager=cast.manager)
+    actions.transition_change(acting_user=cast.agent, change=c, name="assess")
+    actions.transition_change(acting_user=cast.agent, change=c, name="request_authorisation")
+    client.force_login(cast.agent)
+    page = client.get(f"/changes/{c.pk}/").content.decode()
+    assert f"/changes/{c.pk}/transitions/reject/" in page
+    assert f"/changes/{c.pk}/transitions/authorise/" not in page
