@@ -40,8 +40,8 @@ from opsdesk.changes.forms import (
 from opsdesk.changes.models import Change, ChangeTemplate
 from opsdesk.changes.sections import sections_for
 from opsdesk.cmdb.models import ConfigurationItem
-from opsdesk.core.errors import Conflict, FieldError, NotFound, PermissionDenied
-from opsdesk.core.pages import page_organization
+from opsdesk.core.errors import Conflict, FieldError, PermissionDenied
+from opsdesk.core.pages import object_in_organization, page_organization
 from opsdesk.core.permissions import Action, has_permission
 from opsdesk.servicedesk import timeline
 from opsdesk.servicedesk.choices import ActivityKind
@@ -114,26 +114,20 @@ def _partial(request: HttpRequest) -> bool:
     return bool(htmx) and not htmx.history_restore_request
 
 
-def _change_in_org(request: HttpRequest, change_id: int) -> Change:
-    org = _org(request)
-    try:
-        change = selectors.change_detail(request.user, change_id)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
-    if change.organization_id != org.pk:
-        raise Http404("No change matches the given id.")
-    return change
+def change_in_page(request: HttpRequest, change_id: int) -> Change:
+    """The change `change_id` of the page's organisation that the user may view, else 404
+    (the change pages of every part read it this way)."""
+    return object_in_organization(
+        lambda: selectors.change_detail(request.user, change_id), _org(request), "change"
+    )
 
 
 def _template_in_org(request: HttpRequest, template_id: int) -> ChangeTemplate:
-    org = _org(request)
-    try:
-        template = selectors.access_template(request.user, template_id)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
-    if template.organization_id != org.pk:
-        raise Http404("No change template matches the given id.")
-    return template
+    return object_in_organization(
+        lambda: selectors.access_template(request.user, template_id),
+        _org(request),
+        "change template",
+    )
 
 
 def _report(request: HttpRequest, exc: FieldError | Conflict) -> None:
@@ -575,7 +569,7 @@ def _transitions(change: Change) -> list[dict[str, Any]]:
 
 @login_required
 def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
-    change = _change_in_org(request, change_id)
+    change = change_in_page(request, change_id)
     can_change = _can(request, Change, Action.CHANGE) and change.state not in change.workflow.final
     cis = sorted(change.cis.all(), key=lambda ci: ci.name.lower())
     entries = [change_story(a) for a in timeline.timeline(request.user, change)]
@@ -604,7 +598,7 @@ def change_detail(request: HttpRequest, change_id: int) -> HttpResponse:
 @require_POST
 @login_required
 def change_transition(request: HttpRequest, change_id: int, name: str) -> HttpResponse:
-    change = _change_in_org(request, change_id)
+    change = change_in_page(request, change_id)
     form = TransitionForm(request.POST)
     if not form.is_valid():
         for field, errors in form.errors.items():
@@ -630,7 +624,7 @@ def change_transition(request: HttpRequest, change_id: int, name: str) -> HttpRe
 @require_POST
 @login_required
 def change_note(request: HttpRequest, change_id: int) -> HttpResponse:
-    change = _change_in_org(request, change_id)
+    change = change_in_page(request, change_id)
     form = NoteForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Note: write something first.")
@@ -669,7 +663,7 @@ def _initial(change: Change) -> dict[str, Any]:
 
 @login_required
 def change_edit(request: HttpRequest, change_id: int) -> HttpResponse:
-    change = _change_in_org(request, change_id)
+    change = change_in_page(request, change_id)
     if not _can(request, Change, Action.CHANGE):
         raise DjangoPermissionDenied("You may not change changes here.")
     if change.state in change.workflow.final:

@@ -44,7 +44,7 @@ from opsdesk.changes.forms_cab import (
 )
 from opsdesk.changes.models import ApprovalPolicy, ApprovalStep, CabMeeting, Change
 from opsdesk.core.errors import Conflict, FieldError, NotFound, PermissionDenied
-from opsdesk.core.pages import page_organization
+from opsdesk.core.pages import object_in_organization, page_organization
 from opsdesk.core.permissions import Action, has_permission
 
 #: Meetings listed as past on the CAB page.
@@ -193,14 +193,9 @@ def cab_meeting_new(request: HttpRequest) -> HttpResponse:
 
 
 def _meeting(request: HttpRequest, meeting_id: int) -> CabMeeting:
-    org = _org(request)
-    try:
-        meeting = cab.access_meeting(request.user, meeting_id)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
-    if meeting.organization_id != org.pk:
-        raise Http404("No CAB meeting matches the given id.")
-    return meeting
+    return object_in_organization(
+        lambda: cab.access_meeting(request.user, meeting_id), _org(request), "CAB meeting"
+    )
 
 
 @login_required

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -22,8 +22,8 @@ from opsdesk.changes import window_actions, windows
 from opsdesk.changes.choices import ChangeState, WindowKind
 from opsdesk.changes.models import Change, ChangeWindow
 from opsdesk.cmdb.models import ConfigurationItem
-from opsdesk.core.errors import Conflict, FieldError, NotFound
-from opsdesk.core.pages import page_organization
+from opsdesk.core.errors import Conflict, FieldError
+from opsdesk.core.pages import object_in_organization, page_organization
 from opsdesk.core.permissions import Action, has_permission
 
 HOUR_PX = 28
@@ -35,13 +35,9 @@ def _org(request: HttpRequest) -> Any:
 
 def _window_in_org(request: HttpRequest, org: Any, window_id: int, action: str) -> ChangeWindow:
     """The window of the page's organisation that the user may `action`, else 404."""
-    try:
-        window = selectors.access_window(request.user, window_id, action=action)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
-    if window.organization_id != org.pk:
-        raise Http404("No window matches the given id.")
-    return window
+    return object_in_organization(
+        lambda: selectors.access_window(request.user, window_id, action=action), org, "window"
+    )
 
 
 def _can_edit(request: HttpRequest, org: Any) -> bool:

@@ -25,8 +25,8 @@ from opsdesk.changes import integration_actions as actions
 from opsdesk.changes.choices import DeploymentOutcome, DeploymentSource
 from opsdesk.changes.models import Deployment, DeploymentIntegration, WebhookDelivery
 from opsdesk.cmdb.models import ConfigurationItem
-from opsdesk.core.errors import Conflict, FieldError, NotFound, PermissionDenied
-from opsdesk.core.pages import page_organization
+from opsdesk.core.errors import Conflict, FieldError, PermissionDenied
+from opsdesk.core.pages import object_in_organization, page_organization
 from opsdesk.core.permissions import Action, has_permission
 
 PAGE_SIZE = 50
@@ -112,12 +112,9 @@ def deployment_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def deployment_detail(request: HttpRequest, deployment_id: int) -> HttpResponse:
     org = page_organization(request, Deployment, "Deployments are not part of your role.")
-    try:
-        deployment = domain.access_deployment(request.user, deployment_id)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
-    if deployment.organization_id != org.pk:
-        raise Http404("No deployment matches the given id.")
+    deployment = object_in_organization(
+        lambda: domain.access_deployment(request.user, deployment_id), org, "deployment"
+    )
     return render(request, "changes/deployments/detail.html", {"deployment": deployment})
 
 

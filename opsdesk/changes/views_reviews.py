@@ -27,9 +27,9 @@ from opsdesk.changes import induced, metrics, reviews
 from opsdesk.changes.charts_induced import rate_bars, rate_trend
 from opsdesk.changes.induced import change_url
 from opsdesk.changes.models import Change, InducedLink, PostImplementationReview
-from opsdesk.changes.selectors import access_change
-from opsdesk.core.errors import Conflict, FieldError, NotFound, PermissionDenied
-from opsdesk.core.pages import page_organization
+from opsdesk.changes.views import change_in_page
+from opsdesk.core.errors import Conflict, FieldError, PermissionDenied
+from opsdesk.core.pages import object_in_organization, page_organization
 from opsdesk.core.selectors import access
 from opsdesk.servicedesk.models import Incident
 
@@ -62,26 +62,13 @@ def _messages_of(exc: FieldError | Conflict) -> list[str]:
     return out
 
 
-def _change_in_org(request: HttpRequest, change_id: int) -> Change:
-    org = page_organization(request, Change, "Changes are not part of your role.")
-    try:
-        change = access_change(request.user, change_id)
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
-    if change.organization_id != org.pk:
-        raise Http404("No change matches the given id.")
-    return change
-
-
 def _link_in_org(request: HttpRequest, link_id: int) -> InducedLink:
     org = page_organization(request, InducedLink, "Change-induced incidents are not your role's.")
-    try:
-        link = access(induced.links(request.user), link_id, "induced-incident link")
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
-    if link.organization_id != org.pk:
-        raise Http404("No induced-incident link matches the given id.")
-    return link
+    return object_in_organization(
+        lambda: access(induced.links(request.user), link_id, "induced-incident link"),
+        org,
+        "induced-incident link",
+    )
 
 
 # --- open reviews ----------------------------------------------------------------------------
@@ -151,7 +138,7 @@ def _section_response(
 @require_POST
 @login_required
 def review_start(request: HttpRequest, change_id: int) -> HttpResponse:
-    change = _change_in_org(request, change_id)
+    change = change_in_page(request, change_id)
     errors: list[str] = []
     try:
         reviews.start_review(acting_user=request.user, change=change)
@@ -169,7 +156,7 @@ def review_start(request: HttpRequest, change_id: int) -> HttpResponse:
 @login_required
 def review_save(request: HttpRequest, change_id: int) -> HttpResponse:
     """Save the form; with ``complete`` in the post, save then complete."""
-    change = _change_in_org(request, change_id)
+    change = change_in_page(request, change_id)
     back = _next(request, change_url(change))
     review = reviews.review_of(request.user, change)
     if review is None:
@@ -270,7 +257,7 @@ def induced_dismiss(request: HttpRequest, link_id: int) -> HttpResponse:
 @login_required
 def induced_link(request: HttpRequest, change_id: int) -> HttpResponse:
     """The "Link an incident" form of the change page's section."""
-    change = _change_in_org(request, change_id)
+    change = change_in_page(request, change_id)
     back = _next(request, change_url(change))
     form = LinkForm(request.POST)
     errors: list[str] = []

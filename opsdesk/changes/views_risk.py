@@ -14,7 +14,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.html import escape
@@ -25,10 +25,10 @@ from opsdesk.changes import risk
 from opsdesk.changes.choices import ChangeType, RiskClass
 from opsdesk.changes.models import Change, RiskSettings
 from opsdesk.changes.sections import Section
-from opsdesk.core.errors import Conflict, FieldError, NotFound, PermissionDenied
+from opsdesk.changes.views import change_in_page
+from opsdesk.core.errors import Conflict, FieldError, PermissionDenied
 from opsdesk.core.pages import page_organization
 from opsdesk.core.permissions import Action, has_permission
-from opsdesk.core.selectors import access
 
 #: How many recently assessed changes the settings preview re-classes.
 PREVIEW_SAMPLE = 20
@@ -123,26 +123,9 @@ def risk_section(user: Any, change: Change) -> Section | None:
 # --- a change's risk -----------------------------------------------------------------------
 
 
-def _change_in_org(request: HttpRequest, change_id: int) -> Change:
-    org = page_organization(request, Change, "Changes are not part of your role.")
-    try:
-        change = access(
-            Change.objects.restrict(request.user, Action.VIEW).select_related(
-                "organization", "service", "template"
-            ),
-            change_id,
-            "change",
-        )
-    except NotFound as exc:
-        raise Http404(str(exc)) from exc
-    if change.organization_id != org.pk:
-        raise Http404("No change matches the given id.")
-    return change
-
-
 @login_required
 def change_risk(request: HttpRequest, change_id: int) -> HttpResponse:
-    change = _change_in_org(request, change_id)
+    change = change_in_page(request, change_id)
     context = section_context(request.user, change, live=request.GET.get("live") == "1")
     context["on_own_page"] = True
     return render(request, "changes/risk/change.html", context)
@@ -152,7 +135,7 @@ def change_risk(request: HttpRequest, change_id: int) -> HttpResponse:
 @require_POST
 def change_assess(request: HttpRequest, change_id: int) -> HttpResponse:
     """Answer the questionnaire and re-assess; htmx gets the section back in place."""
-    change = _change_in_org(request, change_id)
+    change = change_in_page(request, change_id)
     config = risk.settings_for(change.organization_id)
     answers = {q["key"]: request.POST.get(f"q_{q['key']}", "") for q in config.questionnaire}
     errors: dict[str, str] = {}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404, HttpRequest
 
+from opsdesk.core.errors import NotFound
 from opsdesk.core.permissions import Action, has_permission
+
+M = TypeVar("M", bound=models.Model)
 
 
 def page_organization(
@@ -22,3 +26,16 @@ def page_organization(
     if not has_permission(request.user, model, action, org.pk):
         raise PermissionDenied(refusal)
     return org
+
+
+def object_in_organization(fetch: Callable[[], M], organization: Any, noun: str) -> M:
+    """The row `fetch()` reads through a restricted selector, if it belongs to the page's
+    `organization`; else 404, the same for "does not exist", "not yours" and "another of
+    your organisations" (the page works in one organisation at a time)."""
+    try:
+        found = fetch()
+    except NotFound as exc:
+        raise Http404(str(exc)) from exc
+    if found.organization_id != organization.pk:
+        raise Http404(f"No {noun} matches the given id.")
+    return found
