@@ -17,7 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from opsdesk.accounts.models import Membership, Team, User
+from opsdesk.accounts.models import Membership
 from opsdesk.changes import hooks
 from opsdesk.changes.choices import ChangeState, ChangeType, CloseCode
 from opsdesk.changes.models import Change, ChangeTemplate
@@ -425,7 +425,3 @@ def _apply_transition(
 def add_note(*, acting_user: Any, change: Change, body: str, public: bool = False) -> Any:
     """A work note (or comment) on the change's timeline."""
     return desk.add_comment(acting_user=acting_user, subject=change, body=body, public=public)
-
-
-def team_members(team: Team) -> list[User]:
-    return list(team.members.filter(is_active=True))

@@ -20,7 +20,3 @@ def changes(user: Any, action: str = Action.VIEW) -> QuerySet[Change]:
 def access_change(user: Any, change_id: int, action: str = Action.VIEW) -> Change:
     """The change if `user` may `action` it, else NotFound (the same for "not yours")."""
     return access(changes(user, action), change_id, "change")
-
-
-def change_by_number(user: Any, organization_id: int, number: str) -> Change | None:
-    return changes(user).filter(organization_id=organization_id, number=number).first()
