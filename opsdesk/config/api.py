@@ -24,6 +24,7 @@ from opsdesk.core.api import AUTH, OpsDeskParser, install_error_handlers, json_m
 from opsdesk.core.api_calendars import router as calendars_router
 from opsdesk.core.routes import audit_router, health_router
 from opsdesk.core.routes import router as organizations_router
+from opsdesk.events.api.intake import router as events_intake_router
 from opsdesk.knowledge.api import router as knowledge_router
 from opsdesk.notify.api import router as notify_router
 from opsdesk.portal.api import router as surveys_router
@@ -105,5 +106,6 @@ for router in (
     change_windows_router,
     change_induced_router,
     changes_router,
+    events_intake_router,
 ):
     api.add_router("", router)

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "opsdesk.vendors",
     "opsdesk.sla",
     "opsdesk.changes",
+    "opsdesk.events",
 ]
 
 MIDDLEWARE = [
@@ -202,6 +203,11 @@ TASKS = {
     }
 }
 PERIODIC_TICK_SECONDS = env_int("PERIODIC_TICK_SECONDS", 60)
+#: Event intake: the largest request body accepted (413 above) and the transport ("db" or
+#: "nats") that carries stored events to the workers.
+EVENTS_MAX_BODY_BYTES = env_int("EVENTS_MAX_BODY_BYTES", 2 * 1024 * 1024)
+EVENTS_TRANSPORT = env_str("EVENTS_TRANSPORT", "db")
+NATS_URL = env_str("NATS_URL", "nats://127.0.0.1:4222")
 
 # --- API ------------------------------------------------------------------------------------
 API_PAGE_SIZE = 50

@@ -165,9 +165,13 @@ def create_incident(
     assignee: User | None = None,
     location: str = "",
     opened_at: datetime | None = None,
+    system: str = "",
 ) -> Incident:
-    require(acting_user, Incident, Action.ADD, organization.pk)
-    requester_only = is_requester_only(acting_user, organization.pk)
+    """Open an incident. ``system`` names an automatic opener (e.g. the event pipeline, with
+    ``acting_user=None``): no permission check, the timeline attributes it to that name."""
+    if not system:
+        require(acting_user, Incident, Action.ADD, organization.pk)
+    requester_only = not system and is_requester_only(acting_user, organization.pk)
     if requester_only:
         # A requester raises incidents for themselves and cannot route or prioritise them.
         requester = acting_user
@@ -214,6 +218,7 @@ def create_incident(
             incident,
             ActivityKind.CREATED,
             actor=acting_user,
+            actor_name=system,
             public=True,
             data={
                 "state": incident.state,
@@ -229,6 +234,7 @@ def create_incident(
                 incident,
                 ActivityKind.ASSIGNED,
                 actor=acting_user,
+                actor_name=system,
                 data=_assignment_data(None, None, assignment_group, assignee),
                 at=incident.opened_at,
             )
@@ -243,10 +249,14 @@ def _label(obj: Any) -> str | None:
 
 
 @transaction.atomic
-def update_incident(*, acting_user: Any, incident: Incident, **changes: Any) -> Incident:
-    """Change descriptive fields; priority follows impact and urgency through the matrix."""
-    _require_on_incident(acting_user, incident, Action.CHANGE)
-    requester_only = not has_permission(
+def update_incident(
+    *, acting_user: Any, incident: Incident, system: str = "", **changes: Any
+) -> Incident:
+    """Change descriptive fields; priority follows impact and urgency through the matrix.
+    ``system`` names an automatic actor (``acting_user=None``): no permission check."""
+    if not system:
+        _require_on_incident(acting_user, incident, Action.CHANGE)
+    requester_only = not system and not has_permission(
         acting_user, Incident, Action.CHANGE, incident.organization_id
     )
     allowed = REQUESTER_FIELDS if requester_only else INCIDENT_FIELDS
@@ -277,7 +287,13 @@ def update_incident(*, acting_user: Any, incident: Incident, **changes: Any) -> 
         return incident
     with acting_as(acting_user):
         save_validated(incident)
-        timeline.record(incident, ActivityKind.FIELD, actor=acting_user, data={"changes": changed})
+        timeline.record(
+            incident,
+            ActivityKind.FIELD,
+            actor=acting_user,
+            actor_name=system,
+            data={"changes": changed},
+        )
         from opsdesk.servicedesk.major import auto_declare
 
         auto_declare(acting_user, incident)
@@ -365,18 +381,20 @@ def transition_incident(
     reason: str = "",
     at: datetime | None = None,
     cascade: bool = True,
+    system: str = "",
 ) -> Incident:
     """Move the incident along its workflow (start, hold, resolve, close, reopen, cancel).
 
     Refuses a transition the workflow does not allow from the current state with a 409 that
-    lists the allowed ones, and a missing required field with a 422 naming it.
+    lists the allowed ones, and a missing required field with a 422 naming it. ``system``
+    names an automatic actor (``acting_user=None``): no permission check.
     """
-    if transition in REQUESTER_TRANSITIONS and incident.requester_id == getattr(
+    requester_move = transition in REQUESTER_TRANSITIONS and incident.requester_id == getattr(
         acting_user, "pk", None
-    ):
-        require(acting_user, Incident, Action.VIEW, incident.organization_id)
-    else:
-        require(acting_user, Incident, Action.CHANGE, incident.organization_id)
+    )
+    if not system:
+        action = Action.VIEW if requester_move else Action.CHANGE
+        require(acting_user, Incident, action, incident.organization_id)
     values = {
         "hold_reason": hold_reason,
         "resolution_code": resolution_code,
@@ -431,6 +449,7 @@ def transition_incident(
             incident,
             ActivityKind.STATE,
             actor=acting_user,
+            actor_name=system,
             public=True,
             body=body,
             data=data,
@@ -450,6 +469,7 @@ def transition_incident(
                     reason=reason or f"Follows major incident {incident.number}.",
                     at=now,
                     cascade=False,
+                    system=system,
                 )
     return incident
 

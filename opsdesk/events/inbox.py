@@ -1,0 +1,162 @@
+"""The durable inbox: intake stores each accepted request here before acknowledging it, and
+workers drain it through the pipeline.
+
+Exactly once in effect: a worker claims pending entries, runs the pipeline and marks the
+entries done in one transaction. If the worker dies (even SIGKILL) the transaction rolls
+back and the entries are still pending for the next worker; if the pipeline fails on an
+entry, it is retried alone and, after ``MAX_ATTEMPTS``, marked failed with the error (never
+dropped: ``opsdesk events retry`` puts it back).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from opsdesk.core.models import Organization
+from opsdesk.events import pipeline
+from opsdesk.events.choices import InboxState
+from opsdesk.events.models import CorrelationSettings, EventIntegration, InboxEntry
+from opsdesk.events.normal import NormalisedEvent
+
+logger = logging.getLogger("opsdesk.events.inbox")
+
+#: Bytes of the raw body kept for replay.
+RAW_LIMIT = 256 * 1024
+MAX_ATTEMPTS = 5
+
+
+def store(
+    *,
+    organization_id: int,
+    source: str,
+    events: list[NormalisedEvent],
+    body: bytes = b"",
+    content_type: str = "",
+    integration: EventIntegration | None = None,
+    received_at: datetime | None = None,
+    transport: str = "db",
+) -> InboxEntry:
+    """Store one accepted request's events; the caller acknowledges after this returns."""
+    now = received_at or timezone.now()
+    for event in events:
+        if event.received_at is None:
+            event.received_at = now
+    raw = body[:RAW_LIMIT].decode("utf-8", errors="replace").replace("\x00", "")
+    return InboxEntry.objects.create(
+        organization_id=organization_id,
+        integration=integration,
+        source=source,
+        received_at=now,
+        content_type=content_type[:200],
+        raw=raw,
+        raw_truncated=len(body) > RAW_LIMIT,
+        events=[e.to_json() for e in events],
+        event_count=len(events),
+        transport=transport,
+    )
+
+
+def _claim(limit: int, ids: Iterable[int] | None) -> list[InboxEntry]:
+    qs = InboxEntry.objects.filter(state=InboxState.PENDING).order_by("id")
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    return list(qs[:limit])
+
+
+def items_of(entry: InboxEntry, integrations: dict[int, EventIntegration]) -> list[pipeline.Item]:
+    integration = integrations.get(entry.integration_id) if entry.integration_id else None
+    return [
+        pipeline.Item(
+            event=NormalisedEvent.from_json(data),
+            inbox_id=entry.pk,
+            integration_id=entry.integration_id,
+            default_service_id=integration.default_service_id if integration else None,
+        )
+        for data in entry.events
+    ]
+
+
+def apply(entries: list[InboxEntry], now: datetime | None = None) -> int:
+    """Run the pipeline over these (claimed) entries, one batch per organisation, and mark
+    them done. Call inside a transaction. Returns the number of events processed."""
+    now = now or timezone.now()
+    by_org: dict[int, list[InboxEntry]] = defaultdict(list)
+    for entry in entries:
+        by_org[entry.organization_id].append(entry)
+    integration_ids = {e.integration_id for e in entries if e.integration_id}
+    integrations = {i.pk: i for i in EventIntegration.objects.filter(pk__in=integration_ids)}
+    total = 0
+    for org_id, org_entries in sorted(by_org.items()):
+        # One pipeline at a time per organisation: correlation reads and writes its open
+        # groups, so two workers must not interleave on the same organisation.
+        Organization.objects.select_for_update().filter(pk=org_id).first()
+        items = [item for entry in org_entries for item in items_of(entry, integrations)]
+        batch = pipeline.Batch(
+            organization_id=org_id,
+            items=items,
+            settings=CorrelationSettings.for_org(org_id),
+            now=now,
+        )
+        pipeline.run(batch)
+        total += len(items)
+    InboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+        state=InboxState.DONE, processed_at=timezone.now(), locked_by="", error=""
+    )
+    return total
+
+
+def process_pending(worker: str = "", limit: int = 200, ids: Iterable[int] | None = None) -> int:
+    """Claim up to ``limit`` pending entries and process them; returns events processed.
+
+    A failing batch is retried entry by entry so one poison entry cannot hold up the rest."""
+    try:
+        with transaction.atomic():
+            entries = _claim(limit, ids)
+            if not entries:
+                return 0
+            return apply(entries)
+    except Exception:
+        logger.exception("event batch failed; retrying its entries one by one")
+    done = 0
+    with transaction.atomic():
+        pending = [e.pk for e in _claim(limit, ids)]
+    for pk in pending:
+        try:
+            with transaction.atomic():
+                entries = _claim(1, [pk])
+                if entries:
+                    done += apply(entries)
+        except Exception as exc:
+            logger.exception("inbox entry %s failed", pk)
+            entry = InboxEntry.objects.get(pk=pk)
+            entry.attempts += 1
+            entry.error = f"{type(exc).__name__}: {exc}"[:5000]
+            if entry.attempts >= MAX_ATTEMPTS:
+                entry.state = InboxState.FAILED
+            entry.save(update_fields=["attempts", "error", "state"])
+    return done
+
+
+def drain(worker: str = "", limit: int = 200) -> int:
+    """Process until the inbox is empty (tests, the demo, `opsdesk events process`)."""
+    total = 0
+    while True:
+        done = process_pending(worker, limit)
+        if (
+            not done
+            and not InboxEntry.objects.filter(
+                state=InboxState.PENDING, attempts__lt=MAX_ATTEMPTS
+            ).exists()
+        ):
+            return total
+        total += done
+        if not done:
+            return total
