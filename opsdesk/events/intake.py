@@ -57,10 +57,13 @@ def check_source(source: str) -> None:
 def authenticate(source: str, raw_token: str) -> EventIntegration:
     check_source(source)
     if not raw_token:
-        raise Unauthenticated("No integration token (Bearer, basic auth password or ?token=).")
+        raise Unauthenticated(
+            "Authentication required: send the integration's token (Bearer, basic auth "
+            "password or ?token=)."
+        )
     integration = integrations.find_integration(raw_token)
     if integration is None:
-        raise Unauthenticated("Unknown integration token.")
+        raise Unauthenticated("Authentication failed: unknown integration token.")
     if not integration.is_active:
         raise PermissionDenied(f"The integration {integration.name} is disabled.")
     if integration.source != source:
