@@ -65,6 +65,7 @@ SEEDERS = (
     "opsdesk.notify.demo",
     "opsdesk.sla.demo",
     "opsdesk.changes.demo",
+    "opsdesk.events.demo",
 )
 S = IncidentState
 

@@ -1,4 +1,4 @@
-"""`opsdesk demo`: migrate, load demo data, start a worker and serve on http://127.0.0.1:8000."""
+"""`opsdesk demo`: migrate, load demo data, start a worker and the live event stream, and serve\non http://127.0.0.1:8000."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ class Command(BaseCommand):
         worker = subprocess.Popen(
             [sys.executable, "-m", "opsdesk", "worker"], env=os.environ.copy()
         )
+        # Live monitoring traffic: a cascade every few minutes for the alert-group pages.
+        stream = subprocess.Popen(
+            [sys.executable, "-m", "opsdesk", "event_stream", "--every", "300"],
+            env=os.environ.copy(),
+        )
         url = f"http://{options['bind']}"
         self.stdout.write(
             f"\nOpsDesk demo on {url}  (API docs: {url}/api/v1/docs). Ctrl-C stops it.\n"
@@ -38,5 +43,6 @@ class Command(BaseCommand):
         try:
             run_gunicorn(options["bind"], workers=1, threads=8, timeout=60, access_log=False)
         finally:
-            worker.terminate()
-            worker.wait(timeout=10)
+            for child in (stream, worker):
+                child.terminate()
+                child.wait(timeout=10)
