@@ -1,4 +1,5 @@
-"""`opsdesk demo`: migrate, load demo data, start a worker and the live event stream, and serve\non http://127.0.0.1:8000."""
+"""`opsdesk demo`: migrate, load demo data, start a worker and the live event stream, and serve
+on http://127.0.0.1:8000."""
 
 from __future__ import annotations
 
