@@ -89,3 +89,146 @@ def timestamp(value: Any, where: str) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
+
+
+# --- helpers for the vendor adapters -------------------------------------------------------
+
+
+def first_text(*values: Any) -> str:
+    """The first value that is a non-blank string (or a number), stripped; else ""."""
+    for value in values:
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, int | float):
+            return str(value)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def severity_of(value: Any, table: dict[str, str], default: str) -> str:
+    """Look a vendor's severity word up (case- and space-insensitive); unknown → default."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return default
+    key = str(value).strip().lower().replace("_", " ")
+    return table.get(key, default)
+
+
+#: Severity words seen in Prometheus / Grafana ``severity`` (or ``priority``) labels.
+LABEL_SEVERITY: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "critical",
+            "crit",
+            "fatal",
+            "emergency",
+            "emerg",
+            "alert",
+            "page",
+            "disaster",
+            "p1",
+            "sev0",
+            "sev1",
+        ),
+        "critical",
+    ),
+    **dict.fromkeys(("major", "high", "error", "err", "p2", "sev2"), "major"),
+    **dict.fromkeys(("minor", "average", "medium", "moderate", "p3", "sev3"), "minor"),
+    **dict.fromkeys(("warning", "warn", "low", "p4", "sev4"), "warning"),
+    **dict.fromkeys(
+        ("info", "informational", "information", "notice", "debug", "none", "ok", "p5", "sev5"),
+        "info",
+    ),
+}
+
+
+def is_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def host_of(instance: str) -> str:
+    """The host part of a Prometheus ``instance`` (``server01.int:9100`` → ``server01.int``;
+    a URL's host; a bracketed IPv6 address without its port)."""
+    value = instance.strip()
+    if "://" in value:
+        value = value.split("://", 1)[1]
+    value = value.split("/", 1)[0]
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    if value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    return value
+
+
+#: Prometheus / Kubernetes label names → OpenTelemetry resource attributes (first wins).
+PROMETHEUS_RESOURCE: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("host.name", ("host.name", "hostname", "host", "nodename", "node_name", "fqdn")),
+    (
+        "service.name",
+        ("service.name", "service", "service_name", "app", "app_kubernetes_io_name", "job"),
+    ),
+    ("service.namespace", ("service_namespace",)),
+    ("k8s.cluster.name", ("k8s.cluster.name", "cluster", "cluster_name", "k8s_cluster")),
+    (
+        "k8s.namespace.name",
+        ("k8s.namespace.name", "namespace", "exported_namespace", "kube_namespace"),
+    ),
+    ("k8s.pod.name", ("k8s.pod.name", "pod", "pod_name", "exported_pod", "kube_pod")),
+    ("k8s.pod.uid", ("k8s.pod.uid", "uid", "pod_uid")),
+    ("k8s.node.name", ("k8s.node.name", "node", "kubernetes_node")),
+    ("k8s.container.name", ("k8s.container.name", "container", "container_name")),
+    ("k8s.deployment.name", ("k8s.deployment.name", "deployment")),
+    ("k8s.statefulset.name", ("k8s.statefulset.name", "statefulset")),
+    ("k8s.daemonset.name", ("k8s.daemonset.name", "daemonset")),
+    ("cloud.region", ("cloud.region", "region")),
+    ("cloud.availability_zone", ("cloud.availability_zone", "zone", "availability_zone")),
+    ("cloud.provider", ("cloud.provider", "provider")),
+    ("cloud.account.id", ("cloud.account.id", "account_id", "subscription_id")),
+    ("cloud.resource_id", ("cloud.resource_id", "resource_id", "azure_resource_id")),
+    ("deployment.environment", ("deployment.environment", "env", "environment")),
+)
+
+
+def prometheus_resource(labels: dict[str, str]) -> dict[str, str]:
+    """OpenTelemetry resource attributes from Prometheus-style labels.
+
+    ``instance`` gives ``service.instance.id`` and, when no host label is set, ``host.name``
+    (its host part); an IP host also gives ``host.ip``. ``cloud.resource_id`` is lower-cased.
+    """
+    resource: dict[str, str] = {}
+    for attribute, names in PROMETHEUS_RESOURCE:
+        for name in names:
+            value = labels.get(name, "").strip()
+            if value:
+                resource[attribute] = value
+                break
+    instance = labels.get("instance", "").strip()
+    if instance:
+        resource["service.instance.id"] = instance
+        resource.setdefault("host.name", host_of(instance))
+    host = resource.get("host.name", "")
+    if host and is_ip(host):
+        resource["host.ip"] = host.strip("[]")
+    if "cloud.resource_id" in resource:
+        resource["cloud.resource_id"] = resource["cloud.resource_id"].lower()
+    return resource
+
+
+def source_key(prefix: str, *parts: str) -> str:
+    """A fingerprint (at most 64 characters) built from a source's own identity, e.g. a
+    Zabbix trigger id with its host: ``zabbix:<40 hex>``."""
+    import hashlib
+
+    digest = hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()
+    return f"{prefix}:{digest}"[:64]
+
+
+def header(headers: Any, name: str) -> str:
+    value = headers.get(name.lower(), "") if headers else ""
+    return value.strip() if isinstance(value, str) else ""
