@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from opsdesk.core.models import Organization
@@ -62,13 +63,62 @@ def store(
     )
 
 
-def _claim(limit: int, ids: Iterable[int] | None) -> list[InboxEntry]:
+def _pending(
+    ids: Iterable[int] | None = None,
+    *,
+    organization_id: int | None = None,
+    up_to_id: int | None = None,
+    older_than: datetime | None = None,
+) -> QuerySet[InboxEntry]:
     qs = InboxEntry.objects.filter(state=InboxState.PENDING).order_by("id")
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
-    if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
-    return list(qs[:limit])
+    if organization_id is not None:
+        qs = qs.filter(organization_id=organization_id)
+    if up_to_id is not None:
+        qs = qs.filter(pk__lte=up_to_id)
+    if older_than is not None:
+        qs = qs.filter(received_at__lt=older_than)
+    return qs
+
+
+def _claim(
+    limit: int,
+    ids: Iterable[int] | None,
+    *,
+    organization_id: int | None = None,
+    up_to_id: int | None = None,
+    older_than: datetime | None = None,
+) -> list[InboxEntry]:
+    """Claim the oldest pending entries (call inside a transaction).
+
+    On PostgreSQL several workers share the inbox, and one organisation's entries must be
+    processed in the order they were accepted (a "resolved" must not overtake its "firing").
+    So the worker locks an organisation row first and then takes that organisation's oldest
+    pending entries: a second worker skips to another organisation (``SKIP LOCKED``) instead
+    of claiming newer entries of the same one and committing them first. When the caller
+    names the organisation (the NATS consumer) it waits for the lock instead. On SQLite
+    writers are serialised by the database anyway (one worker), so no locks are taken.
+    """
+    qs = _pending(ids, organization_id=organization_id, up_to_id=up_to_id, older_than=older_than)
+    if not connection.features.has_select_for_update_skip_locked:
+        return list(qs[:limit])
+    if organization_id is not None:
+        Organization.objects.select_for_update().filter(pk=organization_id).first()
+        return list(qs[:limit])
+    seen: list[int] = []
+    for org_id in qs.values_list("organization_id", flat=True)[: max(limit, 1) * 4]:
+        if org_id in seen:
+            continue
+        seen.append(org_id)
+        locked = (
+            Organization.objects.select_for_update(skip_locked=True)
+            .filter(pk=org_id)
+            .values_list("pk", flat=True)
+        )
+        if list(locked):
+            return list(qs.filter(organization_id=org_id)[:limit])
+    return []
 
 
 def items_of(entry: InboxEntry, integrations: dict[int, EventIntegration]) -> list[pipeline.Item]:
@@ -113,13 +163,27 @@ def apply(entries: list[InboxEntry], now: datetime | None = None) -> int:
     return total
 
 
-def process_pending(worker: str = "", limit: int = 200, ids: Iterable[int] | None = None) -> int:
+def process_pending(
+    worker: str = "",
+    limit: int = 200,
+    ids: Iterable[int] | None = None,
+    *,
+    organization_id: int | None = None,
+    up_to_id: int | None = None,
+    older_than: datetime | None = None,
+) -> int:
     """Claim up to ``limit`` pending entries and process them; returns events processed.
 
-    A failing batch is retried entry by entry so one poison entry cannot hold up the rest."""
+    ``ids`` narrows to those entries; ``organization_id`` / ``up_to_id`` to one
+    organisation's entries up to an id (the NATS consumer: a message names an entry, and
+    the older pending entries of its organisation go first); ``older_than`` to entries
+    received before then (the sweeper of the NATS transport). Entries already done are
+    never processed again. A failing batch is retried entry by entry so one poison entry
+    cannot hold up the rest."""
+    narrow = {"organization_id": organization_id, "up_to_id": up_to_id, "older_than": older_than}
     try:
         with transaction.atomic():
-            entries = _claim(limit, ids)
+            entries = _claim(limit, ids, **narrow)
             if not entries:
                 return 0
             return apply(entries)
@@ -127,11 +191,11 @@ def process_pending(worker: str = "", limit: int = 200, ids: Iterable[int] | Non
         logger.exception("event batch failed; retrying its entries one by one")
     done = 0
     with transaction.atomic():
-        pending = [e.pk for e in _claim(limit, ids)]
+        pending = [e.pk for e in _claim(limit, ids, **narrow)]
     for pk in pending:
         try:
             with transaction.atomic():
-                entries = _claim(1, [pk])
+                entries = _claim(1, [pk], organization_id=organization_id)
                 if entries:
                     done += apply(entries)
         except Exception as exc:

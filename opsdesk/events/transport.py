@@ -26,7 +26,16 @@ def name() -> str:
     return str(getattr(settings, "EVENTS_TRANSPORT", "db") or "db")
 
 
+#: The built-in transports' modules, imported on first use (each registers its dispatcher).
+BUILT_IN = {"db": "opsdesk.events.worker", "nats": "opsdesk.events.transport_nats"}
+
+
 def dispatch(entry: InboxEntry) -> None:
-    fn = DISPATCHERS.get(name())
+    current = name()
+    if current not in DISPATCHERS and current in BUILT_IN:
+        import importlib
+
+        importlib.import_module(BUILT_IN[current])
+    fn = DISPATCHERS.get(current)
     if fn is not None:
         fn(entry)

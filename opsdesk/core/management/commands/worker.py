@@ -50,6 +50,11 @@ class Command(BaseCommand):
             "--no-scheduler", action="store_true", help="Do not schedule periodic jobs."
         )
         parser.add_argument("--max-tasks", type=int, default=None)
+        parser.add_argument(
+            "--no-events",
+            action="store_true",
+            help="Do not process monitoring events (the event loop runs by default).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
@@ -61,6 +66,17 @@ class Command(BaseCommand):
             else:
                 scheduler = Scheduler(worker_id, every)
                 scheduler.start()
+        event_threads: list[threading.Thread] = []
+        if not options["no_events"] and not options["batch"]:
+            from opsdesk.events import transport
+            from opsdesk.events import worker as event_worker
+
+            event_threads = event_worker.start(worker_id)
+            self.stdout.write(f"Processing monitoring events ({transport.name()} transport)")
+        elif not options["no_events"]:
+            from opsdesk.events.inbox import drain
+
+            drain(worker_id)
         self.stdout.write(f"OpsDesk worker {worker_id} on queues {options['queues']}")
         worker = Worker(
             queue_names=options["queues"].split(","),
@@ -78,3 +94,7 @@ class Command(BaseCommand):
         finally:
             if scheduler is not None:
                 scheduler.stopped.set()
+            if event_threads:
+                from opsdesk.events import worker as event_worker
+
+                event_worker.stop(event_threads)
