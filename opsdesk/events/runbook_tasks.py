@@ -13,7 +13,7 @@ from opsdesk.core import periodic
 @task()
 def execute_run_task(run_id: int) -> str:
     """Carry out a queued runbook run (see `opsdesk.events.runbooks.execute_run`)."""
-    from opsdesk.events.runbooks import execute_run
+    from opsdesk.events.runbook_runs import execute_run
 
     return execute_run(run_id)
 
@@ -21,7 +21,7 @@ def execute_run_task(run_id: int) -> str:
 @task(queue_name="periodic")
 def verify_runbook_runs_task() -> dict[str, int]:
     """Succeed runs whose alerts cleared, escalate those whose verify time passed."""
-    from opsdesk.events.runbooks import verify_runs
+    from opsdesk.events.runbook_runs import verify_runs
 
     return verify_runs()
 

@@ -47,7 +47,7 @@ from django.utils import timezone
 from opsdesk.cmdb.models import CIClass, ConfigurationItem
 from opsdesk.core.actions import require, save_validated
 from opsdesk.core.context import acting_as
-from opsdesk.core.errors import Conflict, FieldError
+from opsdesk.core.errors import Conflict, FieldError, NotFound
 from opsdesk.core.models import Organization
 from opsdesk.core.permissions import Action
 from opsdesk.events import runbook_exec as ex
@@ -353,7 +353,7 @@ def context_for(run: RunbookRun, alert: Alert | None = None) -> dict[str, Any]:
     return ctx
 
 
-def _target_alert(run: RunbookRun) -> Alert | None:
+def target_alert(run: RunbookRun) -> Alert | None:
     return (
         Alert.objects.filter(group_id=run.group_id, ci_id=run.ci_id)
         .order_by("starts_at", "id")
@@ -364,7 +364,7 @@ def _target_alert(run: RunbookRun) -> Alert | None:
 def planned_request(run: RunbookRun, alert: Alert | None = None) -> dict[str, Any]:
     """What the run will do (or would do, for a dry run), rendered from the group."""
     runbook = run.runbook
-    ctx = context_for(run, alert if alert is not None else _target_alert(run))
+    ctx = context_for(run, alert if alert is not None else target_alert(run))
     if runbook.action_kind == RunbookActionKind.HTTP:
         return ex.redacted(ex.http_request(runbook.action, ctx))
     if runbook.action_kind == RunbookActionKind.COMMAND:
@@ -380,7 +380,7 @@ def describe(request: dict[str, Any]) -> str:
     return f"open a standard change from template {request.get('template_id')}"
 
 
-def _note(run: RunbookRun, body: str, at: datetime | None = None) -> None:
+def note_run(run: RunbookRun, body: str, at: datetime | None = None) -> None:
     """A work note on the group's incident (none without one): the run's trail for people."""
     incident = run.group.incident
     if incident is None:
@@ -398,7 +398,7 @@ def _note(run: RunbookRun, body: str, at: datetime | None = None) -> None:
     )
 
 
-def _save(run: RunbookRun) -> RunbookRun:
+def save_run(run: RunbookRun) -> RunbookRun:
     with acting_as(None):
         return save_validated(run)
 
@@ -569,8 +569,8 @@ def _start(
     refusal = _refusal(runbook, group_cis, ci, used[key])
     if refusal:
         run.state, run.reason = RunState.REFUSED, refusal
-        _save(run)
-        _note(run, f"{runbook.name} was not run on {ci.name}: {refusal}", at=now)
+        save_run(run)
+        note_run(run, f"{runbook.name} was not run on {ci.name}: {refusal}", at=now)
         return run
     used[key] += 1
     if runbook.dry_run:
@@ -579,23 +579,23 @@ def _start(
         run.state = RunState.AWAITING_APPROVAL
     else:
         run.state = RunState.RUNNING
-    _save(run)  # saved first: the templates may use the run's id
+    save_run(run)  # saved first: the templates may use the run's id
     run.request = planned_request(run, target)
     what = describe(run.request)
     if run.state == RunState.DRY_RUN:
         run.reason = f"Dry run: would {what}."
-        _save(run)
-        _note(run, f"{runbook.name} (dry run) on {ci.name}: would {what}.", at=now)
+        save_run(run)
+        note_run(run, f"{runbook.name} (dry run) on {ci.name}: would {what}.", at=now)
     elif run.state == RunState.AWAITING_APPROVAL:
-        _save(run)
-        _note(
+        save_run(run)
+        note_run(
             run,
             f"{runbook.name} matched {ci.name} and waits for a manager's approval: it will {what}.",
             at=now,
         )
     else:
-        _save(run)
-        _note(run, f"{runbook.name} started on {ci.name}: {what}.", at=now)
+        save_run(run)
+        note_run(run, f"{runbook.name} started on {ci.name}: {what}.", at=now)
         _queue(run.pk)
     return run
 
@@ -641,7 +641,7 @@ def approve_run(
     with acting_as(acting_user):
         save_validated(run)
     by = getattr(acting_user, "get_full_name", lambda: "")() or str(acting_user)
-    _note(run, f"{run.runbook.name} on {run.ci.name if run.ci else '-'} approved by {by}.", now)
+    note_run(run, f"{run.runbook.name} on {run.ci.name if run.ci else '-'} approved by {by}.", now)
     _queue(run.pk)
     return run
 
@@ -659,200 +659,32 @@ def reject_run(
     with acting_as(acting_user):
         save_validated(run)
     by = getattr(acting_user, "get_full_name", lambda: "")() or str(acting_user)
-    _note(run, f"{run.runbook.name} rejected by {by}. {run.reason}", now)
+    note_run(run, f"{run.runbook.name} rejected by {by}. {run.reason}", now)
     return run
 
 
-# --- Execution and verification (background) --------------------------------------------------------
+# --- Reads (tenant- and permission-restricted) -----------------------------------------------------
 
 
-def execute_run(run_id: int, *, now: datetime | None = None) -> str:
-    """Carry out a ``running`` run once (a second delivery of the task finds it started and
-    does nothing). The remote call happens outside any transaction."""
-    with transaction.atomic():
-        run = (
-            RunbookRun.objects.select_for_update()
-            .select_related("runbook", "group__incident", "group__service", "ci__ci_class")
-            .filter(pk=run_id)
-            .first()
-        )
-        if run is None or run.state != RunState.RUNNING or run.started_at is not None:
-            return "skipped"
-        run.started_at = now or timezone.now()
-        _save(run)
-    runbook = run.runbook
-    alert = _target_alert(run)
-    ctx = context_for(run, alert)
-    change = None
-    if runbook.action_kind == RunbookActionKind.HTTP:
-        outcome = ex.run_http(ex.http_request(runbook.action, ctx))
-    elif runbook.action_kind == RunbookActionKind.COMMAND:
-        outcome = ex.run_command(ex.command_request(runbook.action, ctx), ctx)
-    else:
-        outcome, change = _open_change(run)
-    finished = timezone.now() if now is None else max(now, run.started_at)
-    with transaction.atomic():
-        run = RunbookRun.objects.select_for_update().get(pk=run.pk)
-        run.request, run.response, run.output = outcome.request, outcome.response, outcome.output
-        run.finished_at = finished
-        if change is not None:
-            run.change = change
-        if outcome.ok:
-            run.state = RunState.VERIFYING
-            run.verify_until = finished + timedelta(seconds=runbook.verify_seconds)
-            body = (
-                f"{runbook.name} ran on {run.ci.name if run.ci else '-'}: {describe(run.request)}"
-                f"{_result(outcome)}. Verifying that the alert clears by "
-                f"{run.verify_until:%Y-%m-%d %H:%M:%S} UTC."
-            )
-        else:
-            run.state = RunState.FAILED
-            run.reason = outcome.reason
-            body = f"{runbook.name} failed: {outcome.reason}{_result(outcome)}"
-        _save(run)
-        _note(run, body, at=finished)
-    return run.state
+def runbooks_for(user: Any, action: str = Action.VIEW) -> Any:
+    return Runbook.objects.restrict(user, action)
 
 
-def _result(outcome: ex.Outcome) -> str:
-    if "status" in outcome.response and outcome.response["status"] is not None:
-        return f" (HTTP {outcome.response['status']})"
-    if outcome.response.get("exit_code") is not None:
-        return f" (exit code {outcome.response['exit_code']})"
-    if outcome.response.get("change"):
-        return f" ({outcome.response['change']})"
-    return ""
+def access_runbook(user: Any, runbook_id: int, action: str = Action.VIEW) -> Runbook:
+    found = runbooks_for(user, action).filter(pk=runbook_id).first()
+    if found is None:
+        raise NotFound("No runbook matches the given id.")
+    return found
 
 
-def _open_change(run: RunbookRun) -> tuple[ex.Outcome, Any]:
-    from opsdesk.changes.actions import create_change
-    from opsdesk.changes.models import ChangeTemplate
-
-    request = planned_request(run)
-    template = ChangeTemplate.objects.filter(
-        pk=run.runbook.action.get("template_id"), organization_id=run.organization_id
-    ).first()
-    if template is None:
-        return ex.Outcome(
-            ok=False, reason="The change template no longer exists.", request=request
-        ), None
-    group = run.group
-    try:
-        with transaction.atomic():
-            change = create_change(
-                acting_user=None,
-                organization=run.organization,
-                template=template,
-                system=actor_name(run.runbook),
-                title=f"{template.name}: {run.ci.name if run.ci else group.title}"[:255],
-                description=(
-                    f"Opened by the runbook {run.runbook.name} for {group.number} "
-                    f"({group.title})"
-                    + (f", incident {group.incident.number}" if group.incident_id else "")
-                    + "."
-                ),
-                cis=[run.ci] if run.ci else [],
-                service=group.service,
-                planned_start=timezone.now(),
-            )
-    except (FieldError, Conflict) as exc:
-        detail = exc.detail if isinstance(exc, Conflict) else "; ".join(exc.errors.values())
-        return ex.Outcome(
-            ok=False, reason=f"The change was refused: {detail}", request=request
-        ), None
-    return (
-        ex.Outcome(
-            ok=True,
-            request=request,
-            response={"change": change.number, "change_id": change.pk},
-        ),
-        change,
+def runs_for(user: Any, action: str = Action.VIEW) -> Any:
+    return RunbookRun.objects.restrict(user, action).select_related(
+        "runbook", "group__incident", "ci__ci_class", "decided_by", "change"
     )
 
 
-def verify_runs(*, now: datetime | None = None) -> dict[str, int]:
-    """The periodic job: runs still verifying succeed once the group's alerts on their CI
-    have cleared, or escalate when ``verify_until`` passed first. Queued runs whose task was
-    lost (running, never started, older than a minute) are queued again."""
-    now = now or timezone.now()
-    counts = {"succeeded": 0, "escalated": 0, "requeued": 0}
-    for run_id in RunbookRun.objects.filter(state=RunState.VERIFYING).values_list("pk", flat=True):
-        try:
-            outcome = _verify_one(run_id, now)
-        except Exception:
-            logger.exception("verifying runbook run %s failed", run_id)
-            continue
-        if outcome:
-            counts[outcome] += 1
-    stale = RunbookRun.objects.filter(
-        state=RunState.RUNNING, started_at__isnull=True, updated_at__lt=now - timedelta(minutes=1)
-    ).values_list("pk", flat=True)
-    for run_id in stale:
-        from opsdesk.events.runbook_tasks import execute_run_task
-
-        execute_run_task.enqueue(run_id)
-        counts["requeued"] += 1
-    return counts
-
-
-def still_firing(run: RunbookRun) -> int:
-    """The group's alerts on the run's CI that still fire."""
-    return Alert.objects.filter(
-        group_id=run.group_id, ci_id=run.ci_id, status=EventStatus.FIRING
-    ).count()
-
-
-@transaction.atomic
-def _verify_one(run_id: int, now: datetime) -> str | None:
-    run = (
-        RunbookRun.objects.select_for_update()
-        .select_related("runbook", "group__incident", "ci")
-        .get(pk=run_id)
-    )
-    if run.state != RunState.VERIFYING:
-        return None
-    firing = still_firing(run)
-    ci = run.ci.name if run.ci else "-"
-    if not firing:
-        run.state = RunState.SUCCEEDED
-        _save(run)
-        _note(run, f"{run.runbook.name} succeeded: the alerts on {ci} cleared.", at=now)
-        return "succeeded"
-    if run.verify_until is not None and now < run.verify_until:
-        return None
-    run.state = RunState.ESCALATED
-    raised = _escalate(run)
-    run.reason = (
-        f"{firing} alert(s) on {ci} still firing {run.runbook.verify_seconds} s after the run"
-        f"{'; ' + raised if raised else ''}."
-    )
-    _save(run)
-    _note(run, f"{run.runbook.name} did not heal {ci}: {run.reason}", at=now)
-    return "escalated"
-
-
-def _escalate(run: RunbookRun) -> str:
-    """Raise the incident's urgency one step (its impact once urgency is at the top)."""
-    incident = run.group.incident
-    if incident is None:
-        return "no incident to escalate"
-    from opsdesk.servicedesk.actions import update_incident
-
-    if incident.urgency > 1:
-        change = {"urgency": incident.urgency - 1}
-    elif incident.impact > 1:
-        change = {"impact": incident.impact - 1}
-    else:
-        return f"{incident.number} is already at the highest urgency and impact"
-    before = incident.priority
-    try:
-        with transaction.atomic():
-            update_incident(
-                acting_user=None, incident=incident, system=actor_name(run.runbook), **change
-            )
-    except (FieldError, Conflict) as exc:
-        return f"{incident.number} could not be escalated: {getattr(exc, 'detail', exc)}"
-    name, value = next(iter(change.items()))
-    return (
-        f"{incident.number} {name} raised to {value} (priority P{before} -> P{incident.priority})"
-    )
+def access_run(user: Any, run_id: int, action: str = Action.VIEW) -> RunbookRun:
+    found = runs_for(user, action).filter(pk=run_id).first()
+    if found is None:
+        raise NotFound("No runbook run matches the given id.")
+    return found

@@ -12,7 +12,7 @@ from django.utils import timezone
 from opsdesk.cmdb.tests.factories import ci, relate
 from opsdesk.core.errors import Conflict, FieldError, PermissionDenied
 from opsdesk.core.models import AuditRecord
-from opsdesk.events import pipeline, runbooks
+from opsdesk.events import pipeline, runbook_runs, runbooks
 from opsdesk.events.choices import RunState
 from opsdesk.events.models import Alert, RunbookRun
 from opsdesk.events.tests.runbook_helpers import alert_group, hook_server, opened, runbook
@@ -84,9 +84,9 @@ def test_http_runbook_calls_the_webhook_on_commit_then_verifies_and_succeeds(  #
     assert run.verify_until == run.finished_at + timedelta(seconds=300)
 
     # Still firing before the deadline: nothing happens.
-    assert runbooks.verify_runs(now=run.finished_at + timedelta(seconds=60))["succeeded"] == 0
+    assert runbook_runs.verify_runs(now=run.finished_at + timedelta(seconds=60))["succeeded"] == 0
     Alert.objects.filter(group=group).update(status="resolved")
-    assert runbooks.verify_runs(now=run.finished_at + timedelta(seconds=90)) == {
+    assert runbook_runs.verify_runs(now=run.finished_at + timedelta(seconds=90)) == {
         "succeeded": 1,
         "escalated": 0,
         "requeued": 0,
@@ -114,8 +114,8 @@ def test_a_failing_webhook_fails_the_run_with_the_code_and_excerpt(cast):  # typ
         hook.status, hook.reply = 503, b"AWX is in maintenance"
         book = runbook(cast.manager, org, action={"url": hook.url + "/launch", "method": "PUT"})
         (run,) = runbooks.consider(group)
-        assert runbooks.execute_run(run.pk) == RunState.FAILED
-        assert runbooks.execute_run(run.pk) == "skipped"  # a second delivery does nothing
+        assert runbook_runs.execute_run(run.pk) == RunState.FAILED
+        assert runbook_runs.execute_run(run.pk) == "skipped"  # a second delivery does nothing
         assert len(hook.received) == 1 and hook.received[0].method == "PUT"
     run.refresh_from_db()
     assert run.runbook == book
@@ -131,7 +131,7 @@ def test_unreachable_webhook_fails_without_raising(cast, settings):  # type: ign
         url = hook.url
     runbook(cast.manager, org, action={"url": url + "/gone", "timeout": 2})
     (run,) = runbooks.consider(group)
-    assert runbooks.execute_run(run.pk) == RunState.FAILED
+    assert runbook_runs.execute_run(run.pk) == RunState.FAILED
     run.refresh_from_db()
     assert run.response["status"] is None
     assert "failed" in run.reason
@@ -261,11 +261,11 @@ def test_verify_escalates_the_incident_when_the_alert_does_not_clear(cast):  # t
     with hook_server() as hook:
         runbook(cast.manager, org, action={"url": hook.url}, verify_seconds=120)
         (run,) = runbooks.consider(group)
-        runbooks.execute_run(run.pk)
+        runbook_runs.execute_run(run.pk)
     run.refresh_from_db()
     before = incident.priority
-    assert runbooks.verify_runs(now=run.verify_until - timedelta(seconds=1))["escalated"] == 0
-    assert runbooks.verify_runs(now=run.verify_until)["escalated"] == 1
+    assert runbook_runs.verify_runs(now=run.verify_until - timedelta(seconds=1))["escalated"] == 0
+    assert runbook_runs.verify_runs(now=run.verify_until)["escalated"] == 1
     run.refresh_from_db()
     incident.refresh_from_db()
     assert run.state == RunState.ESCALATED
@@ -283,7 +283,7 @@ def test_verify_escalates_the_incident_when_the_alert_does_not_clear(cast):  # t
     assert change.actor_name == "Runbook: Clean the disk"
     assert change.data["changes"]["urgency"][1] == "2"
     # Once escalated it is final: the job does not touch it again.
-    assert runbooks.verify_runs(now=run.verify_until + timedelta(hours=1))["escalated"] == 0
+    assert runbook_runs.verify_runs(now=run.verify_until + timedelta(hours=1))["escalated"] == 0
 
 
 def test_commands_are_off_by_default(cast, settings):  # type: ignore[no-untyped-def]
@@ -311,7 +311,7 @@ def test_an_allow_listed_command_runs_without_a_shell(cast, settings):  # type: 
         action={"command": ["/bin/echo", "restart", "{ci}", "; rm -rf / $(id)"]},
     )
     (run,) = runbooks.consider(group)
-    assert runbooks.execute_run(run.pk) == RunState.VERIFYING
+    assert runbook_runs.execute_run(run.pk) == RunState.VERIFYING
     run.refresh_from_db()
     # The shell metacharacters are one literal argument of echo.
     assert run.output == "restart web-01 ; rm -rf / $(id)\n"
@@ -334,7 +334,7 @@ def test_a_failing_command_fails_the_run(cast, settings):  # type: ignore[no-unt
     org = cast.org_a
     runbook(cast.manager, org, action_kind="command", action={"command": ["/bin/false"]})
     (run,) = runbooks.consider(alert_group(org, [ci(org, "web-01")]))
-    assert runbooks.execute_run(run.pk) == RunState.FAILED
+    assert runbook_runs.execute_run(run.pk) == RunState.FAILED
     run.refresh_from_db()
     assert run.reason == "/bin/false exited with 1." and run.response == {"exit_code": 1}
 
@@ -348,7 +348,7 @@ def test_standard_change_runbook_opens_a_change_from_the_template(cast):  # type
     group = alert_group(org, [web])
     runbook(cast.manager, org, action_kind="standard_change", action={"template_id": tpl.pk})
     (run,) = runbooks.consider(group)
-    assert runbooks.execute_run(run.pk) == RunState.VERIFYING
+    assert runbook_runs.execute_run(run.pk) == RunState.VERIFYING
     run.refresh_from_db()
     change = run.change
     assert change.change_type == "standard" and change.template == tpl
