@@ -1,0 +1,292 @@
+"""Stage ``dedup``: fold every event into the one `Alert` of its fingerprint.
+
+The fingerprint is the source's own dedup key, else a hash of the normalised text and the
+identifying resource (`opsdesk.events.normalise`). Set-based: one query loads the existing
+alerts of every fingerprint in the batch, duplicates fold in memory, new alerts are written
+with one ``bulk_create``, changed ones with one ``bulk_update``, and the history
+(`AlertEvent`) with one more ``bulk_create``.
+
+Each event has a *state time*: when it says its state began (``starts_at`` of a firing
+event, ``ends_at`` of a resolved one; the time it was received when the source gave none).
+The alert keeps the state time of its current status (``starts_at`` while firing,
+``ends_at`` once resolved). Events of one fingerprint are folded oldest first, and an event
+older than the alert's current state (a delayed re-send, a late resolution of an earlier
+episode) is counted but changes nothing: out-of-order delivery never overwrites newer state.
+
+What each `Item` gets:
+
+* ``alert``: the saved alert; ``created``: this event created it;
+* ``status_changed``: the event fired the alert for the first time, resolved it, fired it
+  again, *or* (so correlation sees it) it is firing while the group it belongs to was
+  already resolved, or while its earlier events were suppressed and this one is not.
+
+History, per batch: one ``fired`` / ``resolved`` row per status change; the other events
+folded into one ``repeated`` row per alert (``count``), or one ``suppressed`` row per alert
+for those a silence muted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F
+
+from opsdesk.events import pipeline
+from opsdesk.events.choices import EventStatus, GroupState
+from opsdesk.events.models import Alert, AlertEvent
+from opsdesk.events.normal import NormalisedEvent
+from opsdesk.events.normalise import fingerprint, normalise_text
+
+CHUNK = 2000
+UPDATED_FIELDS = (
+    "count",
+    "first_seen",
+    "last_seen",
+    "status",
+    "severity",
+    "starts_at",
+    "ends_at",
+    "transitions",
+    "title",
+    "description",
+    "normalised_text",
+    "labels",
+    "resource",
+    "suppressed_by",
+)
+
+
+def state_time(event: NormalisedEvent, default: datetime) -> datetime:
+    """When the event says its state began (see the module)."""
+    received = event.received_at or default
+    if event.status == EventStatus.RESOLVED:
+        return event.ends_at or received
+    return event.starts_at or received
+
+
+def alert_state_time(alert: Alert) -> datetime:
+    if alert.status == EventStatus.FIRING:
+        return alert.starts_at
+    return alert.ends_at or alert.last_seen
+
+
+def _new_alert(organization_id: int, item: pipeline.Item, fp: str, at: datetime) -> Alert:
+    e = item.event
+    received = e.received_at or at
+    resolved = e.status == EventStatus.RESOLVED
+    return Alert(
+        organization_id=organization_id,
+        integration_id=item.integration_id,
+        source=e.source,
+        external_id=e.external_id,
+        fingerprint=fp,
+        status=e.status,
+        severity=e.severity,
+        title=e.title,
+        description=e.description,
+        normalised_text=normalise_text(e.title),
+        resource=dict(e.resource),
+        labels=dict(e.labels),
+        starts_at=(e.starts_at or at) if resolved else at,
+        ends_at=at if resolved else None,
+        first_seen=received,
+        last_seen=received,
+        count=1,
+        transitions=0,
+        suppressed_by=item.suppressed_by,
+    )
+
+
+def _refresh(alert: Alert, e: NormalisedEvent) -> None:
+    """The alert shows its newest event's content."""
+    alert.severity = e.severity
+    alert.title = e.title
+    alert.description = e.description
+    alert.normalised_text = normalise_text(e.title)
+    alert.labels = dict(e.labels)
+    if e.resource:
+        alert.resource = dict(e.resource)
+    if e.external_id:
+        alert.external_id = e.external_id
+
+
+class _History:
+    """The batch's AlertEvent rows, folded per alert."""
+
+    def __init__(self, organization_id: int) -> None:
+        self.org = organization_id
+        self.rows: list[tuple[Alert, dict[str, Any]]] = []
+        self.folded: dict[tuple[int, str], dict[str, Any]] = {}
+
+    def add(
+        self, alert: Alert, kind: str, at: datetime, item: pipeline.Item, note: str = ""
+    ) -> None:
+        self.rows.append(
+            (
+                alert,
+                {
+                    "kind": kind,
+                    "at": at,
+                    "status": alert.status,
+                    "severity": alert.severity,
+                    "count": 1,
+                    "note": note[:500],
+                    "inbox_id": item.inbox_id,
+                },
+            )
+        )
+
+    def fold(
+        self,
+        alert: Alert,
+        kind: str,
+        at: datetime,
+        item: pipeline.Item,
+        note: str = "",
+        stale: bool = False,
+    ) -> None:
+        key = (id(alert), kind if kind != "suppressed" else f"suppressed:{note}")
+        row = self.folded.get(key)
+        if row is None:
+            row = {
+                "kind": kind,
+                "at": at,
+                "status": alert.status,
+                "severity": alert.severity,
+                "count": 0,
+                "note": note,
+                "stale": 0,
+                "inbox_id": item.inbox_id,
+            }
+            self.folded[key] = row
+            self.rows.append((alert, row))
+        row["count"] += 1
+        row["stale"] += int(stale)
+        row["at"] = max(row["at"], at)
+        row["status"], row["severity"] = alert.status, alert.severity
+        row["inbox_id"] = item.inbox_id or row["inbox_id"]
+
+    def write(self) -> None:
+        out = []
+        for alert, row in self.rows:
+            stale = row.pop("stale", 0)
+            if stale:
+                extra = f"{stale} older than the alert's current state (out of order): ignored"
+                row["note"] = f"{row['note']}; {extra}" if row["note"] else extra
+            out.append(
+                AlertEvent(
+                    organization_id=self.org,
+                    alert_id=alert.pk,
+                    group_id=alert.group_id,
+                    **{**row, "note": row["note"][:500]},
+                )
+            )
+        AlertEvent.objects.bulk_create(out, batch_size=CHUNK)
+
+
+@pipeline.stage("dedup")
+def run(batch: pipeline.Batch) -> None:
+    if not batch.items:
+        return
+    org = batch.organization_id
+    fps = [fingerprint(item.event) for item in batch.items]
+    existing: dict[str, Alert] = {}
+    unique = list(dict.fromkeys(fps))
+    for i in range(0, len(unique), CHUNK):
+        for alert in Alert.objects.filter(
+            organization_id=org, fingerprint__in=unique[i : i + CHUNK]
+        ).annotate(group_state=F("group__state")):
+            existing[alert.fingerprint] = alert
+
+    by_fp: dict[str, list[tuple[datetime, int, pipeline.Item]]] = defaultdict(list)
+    for index, (item, fp) in enumerate(zip(batch.items, fps, strict=True)):
+        by_fp[fp].append((state_time(item.event, batch.now), index, item))
+
+    history = _History(org)
+    created: list[Alert] = []
+    changed: list[Alert] = []
+    for fp, entries in by_fp.items():
+        entries.sort(key=lambda entry: (entry[0], entry[1]))
+        alert = existing.get(fp)
+        start = 0
+        if alert is None:
+            at, _, item = entries[0]
+            alert = _new_alert(org, item, fp, at)
+            alert.group_state = None  # type: ignore[attr-defined]
+            item.alert, item.created = alert, True
+            item.status_changed = alert.status == EventStatus.FIRING
+            note = item.suppressed_by or ("" if item.status_changed else "first seen resolved")
+            history.add(
+                alert,
+                alert.status if alert.status == EventStatus.RESOLVED else "fired",
+                at,
+                item,
+                note,
+            )
+            created.append(alert)
+            start = 1
+        else:
+            changed.append(alert)
+        _fold(alert, entries[start:], history, batch.now)
+
+    if created:
+        Alert.objects.bulk_create(created, batch_size=CHUNK)
+    if changed:
+        Alert.objects.bulk_update(changed, UPDATED_FIELDS, batch_size=500)
+    history.write()
+
+
+def _fold(
+    alert: Alert,
+    entries: list[tuple[datetime, int, pipeline.Item]],
+    history: _History,
+    now: datetime,
+) -> None:
+    was_suppressed = bool(alert.suppressed_by)
+    reopened = False
+    for at, _, item in entries:
+        e = item.event
+        item.alert = alert
+        received = e.received_at or now
+        alert.count += 1
+        alert.last_seen = max(alert.last_seen, received)
+        alert.first_seen = min(alert.first_seen, received)
+        if at < alert_state_time(alert):
+            history.fold(
+                alert,
+                "suppressed" if item.suppressed_by else "repeated",
+                at,
+                item,
+                item.suppressed_by,
+                stale=True,
+            )
+            continue
+        alert.suppressed_by = item.suppressed_by
+        _refresh(alert, e)
+        if e.status != alert.status:
+            alert.status = e.status
+            alert.transitions += 1
+            if e.status == EventStatus.RESOLVED:
+                alert.ends_at = at
+                kind = "resolved"
+            else:
+                alert.starts_at, alert.ends_at = at, None
+                kind = "fired"
+            item.status_changed = True
+            history.add(alert, kind, at, item, item.suppressed_by)
+            continue
+        if alert.status == EventStatus.FIRING and not item.suppressed_by and not reopened:
+            if getattr(alert, "group_state", None) == GroupState.RESOLVED:
+                item.status_changed = reopened = True
+                history.add(alert, "fired", at, item, "firing again after its group was resolved")
+                continue
+            if was_suppressed:
+                item.status_changed = reopened = True
+                history.add(alert, "fired", at, item, "no longer suppressed")
+                continue
+        if item.suppressed_by:
+            history.fold(alert, "suppressed", at, item, item.suppressed_by)
+        else:
+            history.fold(alert, "repeated", at, item)
