@@ -128,6 +128,7 @@ class Publisher:
         self.js: Any = None
         self.nc: Any = None
         self.pid = os.getpid()
+        self.url = url()
         self.lock = asyncio.Lock()
 
     async def _js(self) -> Any:
@@ -135,7 +136,7 @@ class Publisher:
             if self.js is None or self.nc is None or self.nc.is_closed:
                 import nats
 
-                self.nc = await nats.connect(url(), connect_timeout=2, max_reconnect_attempts=-1)
+                self.nc = await nats.connect(self.url, connect_timeout=2, max_reconnect_attempts=-1)
                 self.js = self.nc.jetstream()
                 await ensure_stream(self.js)
             return self.js
@@ -176,7 +177,10 @@ _publisher_lock = threading.Lock()
 def publisher() -> Publisher:
     global _publisher
     with _publisher_lock:
-        if _publisher is None or _publisher.pid != os.getpid():  # new after a fork
+        # A new one after a fork (gunicorn workers) or when the server's address changed.
+        if _publisher is None or _publisher.pid != os.getpid() or _publisher.url != url():
+            if _publisher is not None and _publisher.pid == os.getpid():
+                _publisher.close()
             _publisher = Publisher()
         return _publisher
 
@@ -339,3 +343,12 @@ async def delete_stream(name: str | None = None) -> None:
             await nc.jetstream().delete_stream(name or stream_name())
     finally:
         await nc.close()
+
+
+def close_publisher() -> None:
+    """Close this process's publisher (tests; a process that is going away)."""
+    global _publisher
+    with _publisher_lock:
+        if _publisher is not None and _publisher.pid == os.getpid():
+            _publisher.close()
+        _publisher = None
