@@ -232,3 +232,12 @@ def source_key(prefix: str, *parts: str) -> str:
 def header(headers: Any, name: str) -> str:
     value = headers.get(name.lower(), "") if headers else ""
     return value.strip() if isinstance(value, str) else ""
+
+
+def optional_obj(value: Any, where: str) -> dict[str, Any]:
+    """An object that may be missing or null ({}); anything else but an object is a 400."""
+    return {} if value is None else obj(value, where)
+
+
+def optional_array(value: Any, where: str) -> list[Any]:
+    return [] if value is None else array(value, where)

@@ -21,10 +21,11 @@ from opsdesk.events.sources import Parsed, PayloadError, SourceRequest, adapter
 from opsdesk.events.sources.alertmanager import alerts_from
 from opsdesk.events.sources.common import (
     LABEL_SEVERITY,
-    array,
     first_text,
     load_json,
     obj,
+    optional_array,
+    optional_obj,
     prometheus_resource,
     severity_of,
     source_key,
@@ -51,7 +52,7 @@ def legacy_event(body: dict[str, Any]) -> list[NormalisedEvent]:
         )
     status, forced = LEGACY_STATES[state]
     tags = string_map(body.get("tags"), "tags")
-    matches = array(body.get("evalMatches") or [], "evalMatches")
+    matches = optional_array(body.get("evalMatches"), "evalMatches")
     metrics = []
     for i, match in enumerate(matches):
         m = obj(match, f"evalMatches[{i}]")
@@ -91,8 +92,8 @@ def legacy_event(body: dict[str, Any]) -> list[NormalisedEvent]:
 
 def oncall_event(body: dict[str, Any]) -> list[NormalisedEvent]:
     group = obj(body.get("alert_group"), "alert_group")
-    event = obj(body.get("event") or {}, "event")
-    payload = obj(body.get("alert_payload") or {}, "alert_payload")
+    event = optional_obj(body.get("event"), "event")
+    payload = optional_obj(body.get("alert_payload"), "alert_payload")
     labels = {
         **string_map(group.get("labels"), "alert_group.labels"),
         **string_map(payload.get("labels"), "alert_payload.labels"),
