@@ -1,0 +1,408 @@
+"""Correlate: put each new (or re-fired) alert into an alert group, and keep the groups'
+summary columns right.
+
+**Which alerts.** An alert of the batch that fired (a firing event not suppressed) and has
+no open group: a new alert, or one that fires again after its group resolved or was merged.
+Alerts already in an open group just touch it (repeats, resolutions).
+
+**Which group.** The organisation's open groups whose time span, widened by
+``settings.window_seconds``, covers the event's start are candidates (so a batch that
+arrives late still finds the group its events belong to), together with the groups this
+batch opens. In order:
+
+(a) *topology*: the alert's CI is at most ``settings.topology_hops`` hops from a CI of the
+    group along impact-carrying relationships, on a path that shares a cause (one depends on
+    the other, or both on a common CI: see `opsdesk.events.correlation.topology`); the
+    nearest group wins, then the one whose last event is nearest in time. Score
+    ``1 - hops / (k + 1)``.
+(b) *time and attributes*: the alert's ``settings.group_by`` values equal those of an alert
+    of the group (score 1).
+(c) *text*: the alert's Drain3 template is at least ``settings.text_similarity`` similar to a
+    template of the group. Only when the CMDB cannot decide: the alert or the group has no
+    CI. Two alerts on CIs the CMDB knows to be unrelated are not merged because their text
+    looks alike ("Disk full on <*>" on two unrelated hosts is two problems).
+
+Else the alert opens a group, unless it is flapping (a flapping alert joins groups but never
+opens one). Every decision is stored (`CorrelationDecision`: method, score, sentence).
+
+**Group columns** (recomputed from the group's alerts for every touched group, one query):
+title of the earliest of the most severe alerts, severity = worst of the firing alerts,
+onset = earliest start, last event, alert / event / firing counts, the service (the most
+critical business service above its CIs, one upward walk for all groups of the batch),
+key and method. ``batch.groups_resolved`` gets the touched groups with nothing firing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Case, IntegerField, Value, When
+
+from opsdesk.core.models import NUMBER_DIGITS, NumberSequence
+from opsdesk.events.choices import SEVERITY_RANK, EventStatus, GroupState, Method, worst
+from opsdesk.events.correlation import text as textmod
+from opsdesk.events.correlation.timekeys import key_of
+from opsdesk.events.correlation.topology import Neighbourhood, services_above
+from opsdesk.events.models import Alert, AlertEvent, AlertGroup, CorrelationDecision
+from opsdesk.events.pipeline import Batch, stage
+
+SCRATCH_HOOD = "correlation.neighbourhood"
+#: Groups that gained alerts in this batch (root_cause re-ranks only those).
+SCRATCH_GROWN = "correlation.grown"
+#: Templates kept per group for the text comparison (the most recent distinct ones).
+MAX_TEMPLATES = 30
+
+
+@dataclass
+class Candidate:
+    group: AlertGroup
+    cis: set[int] = field(default_factory=set)
+    keys: set[str] = field(default_factory=set)
+    templates: list[str] = field(default_factory=list)
+    new: bool = False
+    joined_method: str = ""
+
+    def covers(self, when: datetime, window: timedelta) -> bool:
+        return self.group.onset_at - window <= when <= self.group.last_event_at + window
+
+    def add(self, ci: int | None, key: str, template: str, when: datetime) -> None:
+        if ci:
+            self.cis.add(ci)
+        if key:
+            self.keys.add(key)
+        if template and template not in self.templates:
+            self.templates.append(template)
+            del self.templates[:-MAX_TEMPLATES]
+        self.group.onset_at = min(self.group.onset_at, when)
+        self.group.last_event_at = max(self.group.last_event_at, when)
+
+
+@dataclass
+class Choice:
+    candidate: Candidate
+    method: str
+    score: float
+    reason: str
+
+
+def allocate_numbers(organization_id: int, prefix: str, count: int) -> list[str]:
+    """`count` consecutive numbers in one locked update (`allocate_number` hands out one)."""
+    with transaction.atomic():
+        seq, _ = NumberSequence.objects.select_for_update().get_or_create(
+            organization_id=organization_id, prefix=prefix
+        )
+        first = seq.last_value + 1
+        seq.last_value += count
+        seq.save(update_fields=["last_value"])
+    return [f"{prefix}{n:0{NUMBER_DIGITS}d}" for n in range(first, first + count)]
+
+
+def _minutes(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds % 60 == 0 and seconds >= 60 else f"{seconds} s"
+
+
+def _pending(batch: Batch) -> tuple[dict[int, Alert], dict[int, datetime], set[int]]:
+    """Alerts that need a group (with the start of their first firing event in the batch)
+    and the open groups the batch's other alerts already belong to."""
+    group_ids = {i.alert.group_id for i in batch.items if i.alert is not None and i.alert.group_id}
+    open_ids = set(
+        AlertGroup.objects.filter(pk__in=group_ids, state=GroupState.OPEN).values_list(
+            "pk", flat=True
+        )
+    )
+    pending: dict[int, Alert] = {}
+    when: dict[int, datetime] = {}
+    touched: set[int] = set()
+    for item in batch.items:
+        alert = item.alert
+        if alert is None or item.suppressed_by:
+            continue
+        if alert.group_id and alert.group_id in open_ids:
+            touched.add(alert.group_id)
+            continue
+        if item.event.status != EventStatus.FIRING:
+            continue
+        start = item.event.starts_at or item.event.received_at or batch.now
+        pending[alert.pk] = alert
+        when[alert.pk] = min(when.get(alert.pk, start), start)
+    return pending, when, touched
+
+
+def _candidates(batch: Batch, times: list[datetime], window: timedelta) -> list[Candidate]:
+    if not times:
+        return []
+    groups = list(
+        AlertGroup.objects.filter(
+            organization_id=batch.organization_id,
+            state=GroupState.OPEN,
+            last_event_at__gte=min(times) - window,
+            onset_at__lte=max(times) + window,
+        )
+    )
+    found = {g.pk: Candidate(g) for g in groups}
+    group_by = list(batch.settings.group_by or [])
+    rows = (
+        Alert.objects.filter(group_id__in=list(found))
+        .order_by("last_seen")
+        .values_list("group_id", "ci_id", "labels", "resource", "template")
+    )
+    for group_id, ci_id, labels, resource, template in rows:
+        cand = found[group_id]
+        if ci_id:
+            cand.cis.add(ci_id)
+        key = key_of(group_by, labels or {}, resource or {})
+        if key:
+            cand.keys.add(key)
+        if template and template not in cand.templates:
+            cand.templates.append(template)
+            del cand.templates[:-MAX_TEMPLATES]
+    return list(found.values())
+
+
+def _choose(
+    alert: Alert,
+    when: datetime,
+    key: str,
+    template: str,
+    candidates: list[Candidate],
+    hood: Neighbourhood,
+    batch: Batch,
+    window: timedelta,
+) -> Choice | None:
+    settings = batch.settings
+    live = [c for c in candidates if c.covers(when, window)]
+    if not live:
+        return None
+    hops_limit = settings.topology_hops
+    if alert.ci_id and hops_limit:
+        reach = hood.reach(alert.ci_id)
+        best: tuple[tuple[int, float], Candidate, int, tuple[int, ...]] | None = None
+        for cand in live:
+            hits = [reach[ci] for ci in cand.cis if ci in reach]
+            if not hits:
+                continue
+            hit = min(hits, key=lambda h: (h.hops, h.path))
+            gap = abs((cand.group.last_event_at - when).total_seconds())
+            rank = (hit.hops, gap)
+            if best is None or rank < best[0]:
+                best = (rank, cand, hit.hops, hit.path)
+        if best is not None:
+            _, cand, hops, path = best
+            hood.name_all(path)
+            here = hood.name(alert.ci_id)
+            there = hood.name(path[-1])
+            if hops == 0:
+                reason = f"{here} already has an alert in {cand.group.number}."
+            else:
+                noun = "hop" if hops == 1 else "hops"
+                reason = f"{here} is {hops} {noun} from {there} ({hood.describe(path)})."
+            return Choice(cand, Method.TOPOLOGY, round(1 - hops / (hops_limit + 1), 3), reason)
+    if key:
+        matching = [c for c in live if key in c.keys]
+        if matching:
+            cand = min(matching, key=lambda c: abs((c.group.last_event_at - when).total_seconds()))
+            gap = int(abs((cand.group.last_event_at - when).total_seconds()))
+            reason = (
+                f"Same {key.replace('|', ', ')} as {cand.group.number}, "
+                f"{_minutes(gap)} from its last event (window {_minutes(settings.window_seconds)})."
+            )
+            return Choice(cand, Method.TIME, 1.0, reason)
+    if template:
+        threshold = settings.text_similarity
+        best_text: tuple[float, Candidate, str] | None = None
+        for cand in live:
+            if alert.ci_id and cand.cis:
+                continue  # the CMDB knows both and found them unrelated
+            for other in cand.templates:
+                score = textmod.similarity(template, other)
+                if score >= threshold and (best_text is None or score > best_text[0]):
+                    best_text = (score, cand, other)
+        if best_text is not None:
+            score, cand, other = best_text
+            reason = (
+                f"Text template {template!r} is {score:.0%} similar to {other!r} of "
+                f"{cand.group.number} (threshold {threshold:.0%})."
+            )
+            return Choice(cand, Method.TEXT, round(score, 3), reason)
+    return None
+
+
+@stage("correlate")
+def correlate(batch: Batch) -> None:
+    settings = batch.settings
+    window = timedelta(seconds=settings.window_seconds)
+    pending, when, touched = _pending(batch)
+    candidates = _candidates(batch, list(when.values()), window)
+    hood: Neighbourhood | None = batch.scratch.get(SCRATCH_HOOD)
+    if hood is None or hood.hops != settings.topology_hops:
+        hood = Neighbourhood(batch.organization_id, settings.topology_hops)
+        batch.scratch[SCRATCH_HOOD] = hood
+    hood.extend({a.ci_id for a in pending.values() if a.ci_id})
+    group_by = list(settings.group_by or [])
+
+    decisions: list[CorrelationDecision] = []
+    opened: list[Candidate] = []
+    assigned: dict[int, Candidate] = {}
+    order = sorted(pending.values(), key=lambda a: (when[a.pk], a.pk))
+    for alert in order:
+        start = when[alert.pk]
+        key = key_of(group_by, alert.labels or {}, alert.resource or {})
+        text = textmod.text_of(alert.normalised_text, alert.title)
+        template = textmod.mine(batch.organization_id, text)
+        alert.template = template[:10_000]
+        choice = _choose(alert, start, key, template, candidates, hood, batch, window)
+        if choice is None:
+            if alert.flapping:
+                continue  # a flapping alert never opens a group
+            group = AlertGroup(
+                organization_id=batch.organization_id,
+                title=alert.title[:500],
+                severity=alert.severity,
+                key=(key or template or (f"ci:{alert.ci_id}" if alert.ci_id else ""))[:200],
+                method=Method.NEW,
+                onset_at=start,
+                opened_at=batch.now,
+                last_event_at=start,
+            )
+            group.number = f"\x00{len(opened)}\x00"  # placeholder until numbers are allocated
+            cand = Candidate(group, new=True)
+            candidates.append(cand)
+            opened.append(cand)
+            hood.name_all([alert.ci_id] if alert.ci_id else [])
+            where = f" on {hood.name(alert.ci_id)}" if alert.ci_id else ""
+            reason = (
+                f"No open group within {_minutes(settings.window_seconds)} shares its CI "
+                f"neighbourhood ({settings.topology_hops} hops)"
+                + (", group-by values" if group_by else "")
+                + f" or text: {alert.title[:120]!r}{where} opened {group.number}."
+            )
+            choice = Choice(cand, Method.NEW, 1.0, reason)
+        elif not choice.candidate.joined_method:
+            choice.candidate.joined_method = choice.method
+        choice.candidate.add(alert.ci_id, key, template, start)
+        assigned[alert.pk] = choice.candidate
+        decisions.append(
+            CorrelationDecision(
+                organization_id=batch.organization_id,
+                alert=alert,
+                method=choice.method,
+                score=choice.score,
+                reason=choice.reason[:5000],
+                at=batch.now,
+            )
+        )
+        decisions[-1]._candidate = choice.candidate  # type: ignore[attr-defined]
+
+    if opened:
+        numbers = allocate_numbers(batch.organization_id, AlertGroup.number_prefix, len(opened))
+        placeholders = {}
+        for cand, number in zip(opened, numbers, strict=True):
+            placeholders[cand.group.number] = number
+            cand.group.number = number
+        for decision in decisions:
+            if "\x00" in decision.reason:
+                for token, number in placeholders.items():
+                    decision.reason = decision.reason.replace(token, number)
+        AlertGroup.objects.bulk_create([c.group for c in opened])
+        if any(c.group.pk is None for c in opened):  # backends that return no ids
+            by_number = dict(
+                AlertGroup.objects.filter(
+                    organization_id=batch.organization_id, number__in=numbers
+                ).values_list("number", "pk")
+            )
+            for cand in opened:
+                cand.group.pk = cand.group.id = by_number[cand.group.number]
+        batch.groups_opened.update(c.group.pk for c in opened)
+
+    if assigned:
+        changed = []
+        for alert_id, cand in assigned.items():
+            alert = pending[alert_id]
+            alert.group = cand.group
+            changed.append(alert)
+        Alert.objects.bulk_update(changed, ["group", "template"], batch_size=500)
+        for decision in decisions:
+            decision.group = decision._candidate.group  # type: ignore[attr-defined]
+        CorrelationDecision.objects.bulk_create(decisions, batch_size=500)
+        ids = list(assigned)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            AlertEvent.objects.filter(alert_id__in=chunk, group__isnull=True).update(
+                group_id=Case(
+                    *[When(alert_id=a, then=Value(assigned[a].group.pk)) for a in chunk],
+                    output_field=IntegerField(),
+                )
+            )
+        touched.update(c.group.pk for c in assigned.values())
+
+    if touched:
+        grown = {c.group.pk for c in assigned.values()}
+        batch.scratch[SCRATCH_GROWN] = grown
+        known = {c.group.pk: c for c in candidates if c.group.pk in touched}
+        _refresh(batch, touched, known, grown)
+        batch.groups_touched.update(touched)
+
+
+def _refresh(batch: Batch, touched: set[int], known: dict[int, Candidate], grown: set[int]) -> None:
+    """Recompute the summary columns of the touched groups from their alerts; the service
+    of those that gained alerts (or have none yet)."""
+    groups = {g.pk: g for g in (c.group for c in known.values())}
+    missing = touched - set(groups)
+    if missing:
+        groups.update({g.pk: g for g in AlertGroup.objects.filter(pk__in=missing)})
+    rows = Alert.objects.filter(group_id__in=list(touched)).values_list(
+        "group_id", "status", "severity", "starts_at", "last_seen", "count", "title", "ci_id"
+    )
+    per: dict[int, list[tuple]] = defaultdict(list)
+    for row in rows:
+        per[row[0]].append(row)
+    ci_sets: dict[int, set[int]] = {}
+    for pk, group in groups.items():
+        alerts = per.get(pk, [])
+        if not alerts:
+            continue
+        firing = [r for r in alerts if r[1] == EventStatus.FIRING]
+        if firing:
+            group.severity = worst(*(r[2] for r in firing))
+        lead = min(
+            alerts,
+            key=lambda r: (SEVERITY_RANK.get(r[2], 9) if r[1] == EventStatus.FIRING else 9, r[3]),
+        )
+        group.title = lead[6][:500]
+        group.onset_at = min([group.onset_at, *(r[3] for r in alerts)])
+        group.last_event_at = max([group.last_event_at, *(r[4] for r in alerts)])
+        group.alert_count = len(alerts)
+        group.event_count = sum(r[5] for r in alerts)
+        group.firing_count = len(firing)
+        cand = known.get(pk)
+        if cand and cand.joined_method and group.method == Method.NEW:
+            group.method = cand.joined_method
+        cis = {r[7] for r in alerts if r[7]}
+        if cis and (pk in grown or group.service_id is None):
+            ci_sets[pk] = cis
+        if not firing:
+            batch.groups_resolved.add(pk)
+    services = services_above(batch.organization_id, ci_sets) if ci_sets else {}
+    for pk, service in services.items():
+        if service:
+            groups[pk].service_id = service
+    AlertGroup.objects.bulk_update(
+        list(groups.values()),
+        [
+            "title",
+            "severity",
+            "onset_at",
+            "last_event_at",
+            "alert_count",
+            "event_count",
+            "firing_count",
+            "service",
+            "method",
+        ],
+        batch_size=500,
+    )
+    # The timestamp column auto_now does not touch in bulk_update.
+    AlertGroup.objects.filter(pk__in=list(groups)).update(updated_at=batch.now)
