@@ -24,6 +24,7 @@ urlpatterns = [
     path("calendars/", include("opsdesk.core.urls_calendars")),
     path("vendors/", include("opsdesk.vendors.urls")),
     path("changes/", include("opsdesk.changes.urls")),
+    path("events/", include("opsdesk.events.urls")),
     path("", include("opsdesk.accounts.urls")),
     path("", include("opsdesk.core.urls")),
 ]
