@@ -85,9 +85,9 @@ def _suspects(
     deployments: dict[int, list[dict[str, Any]]] = defaultdict(list)
     rows = Deployment.objects.filter(
         Q(ci_id__in=list(ci_ids)) | Q(service_id__in=list(ci_ids)),
+        Q(finished_at__gte=start, finished_at__lte=end)
+        | Q(finished_at__isnull=True, started_at__gte=start, started_at__lte=end),
         organization_id=organization_id,
-        started_at__gte=start,
-        started_at__lte=end,
     ).values_list("pk", "version", "ci_id", "service_id", "started_at", "finished_at", "change_id")
     for pk, version, ci, service, started, finished, change in rows:
         info = {"id": pk, "version": version, "at": finished or started, "change_id": change}
