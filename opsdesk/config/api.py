@@ -24,7 +24,9 @@ from opsdesk.core.api import AUTH, OpsDeskParser, install_error_handlers, json_m
 from opsdesk.core.api_calendars import router as calendars_router
 from opsdesk.core.routes import audit_router, health_router
 from opsdesk.core.routes import router as organizations_router
+from opsdesk.events.api.groups import router as events_groups_router
 from opsdesk.events.api.intake import router as events_intake_router
+from opsdesk.events.api.metrics import router as events_metrics_router
 from opsdesk.knowledge.api import router as knowledge_router
 from opsdesk.notify.api import router as notify_router
 from opsdesk.portal.api import router as surveys_router
@@ -107,5 +109,7 @@ for router in (
     change_induced_router,
     changes_router,
     events_intake_router,
+    events_groups_router,
+    events_metrics_router,
 ):
     api.add_router("", router)
