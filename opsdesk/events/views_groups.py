@@ -84,10 +84,11 @@ def group_list(request: HttpRequest) -> HttpResponse:
     )
     querystring = request.GET.copy()
     querystring.pop("page", None)
+    now = timezone.now()
     context = {
         "form": form,
         "page": page,
-        "groups": [_row(g) for g in page.object_list],
+        "groups": [_row(g, now) for g in page.object_list],
         "tab": tab,
         "tabs": tabs(request, GROUP_TABS),
         "querystring": querystring.urlencode(),
@@ -95,7 +96,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
         "poll_seconds": POLL_SECONDS,
         "subnav": SUBNAV,
         "subnav_here": "groups",
-        "now": timezone.now(),
+        "now": now,
     }
     template = "events/groups.html#results" if partial(request) else "events/groups.html"
     response = render(request, template, context)
@@ -103,9 +104,13 @@ def group_list(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _row(group: AlertGroup) -> dict[str, Any]:
+def _row(group: AlertGroup, now: datetime) -> dict[str, Any]:
     cause = (group.root_causes or [None])[0] if isinstance(group.root_causes, list) else None
-    return {"g": group, "cause": cause if isinstance(cause, dict) else None}
+    return {
+        "g": group,
+        "cause": cause if isinstance(cause, dict) else None,
+        "ago": _duration(now - group.last_event_at),
+    }
 
 
 # --- the group page ------------------------------------------------------------------------

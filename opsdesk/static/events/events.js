@@ -38,7 +38,7 @@
         "text-valign": "bottom",
         "text-margin-y": 4,
         "text-wrap": "ellipsis",
-        "text-max-width": 120,
+        "text-max-width": 170,
         "text-background-color": "#ffffff",
         "text-background-opacity": 0.85,
         "text-background-padding": 1,
