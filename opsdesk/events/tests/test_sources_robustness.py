@@ -133,7 +133,7 @@ def fake_fetch(url: str) -> bytes:
     return b"not a certificate"
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", [*SOURCES, "generic"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=json_values)
 def test_random_json(source, value):
@@ -162,7 +162,7 @@ def test_mutated_real_payloads(source, data):
         check(source, json.dumps(mutated).encode(), headers, verify_signatures=False)
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", [*SOURCES, "generic"])
 @settings(max_examples=50, deadline=None)
 @given(body=st.binary(max_size=200))
 def test_random_bytes(source, body):
