@@ -27,6 +27,7 @@ from opsdesk.core.routes import router as organizations_router
 from opsdesk.events.api.groups import router as events_groups_router
 from opsdesk.events.api.intake import router as events_intake_router
 from opsdesk.events.api.metrics import router as events_metrics_router
+from opsdesk.events.api.runbooks import router as events_runbooks_router
 from opsdesk.events.api.silences import router as events_silences_router
 from opsdesk.knowledge.api import router as knowledge_router
 from opsdesk.notify.api import router as notify_router
@@ -112,6 +113,7 @@ for router in (
     events_intake_router,
     events_groups_router,
     events_metrics_router,
+    events_runbooks_router,
     events_silences_router,
 ):
     api.add_router("", router)
