@@ -40,6 +40,11 @@ from opsdesk.events.normal import NormalisedEvent
 from opsdesk.events.normalise import fingerprint, normalise_text
 
 CHUNK = 2000
+#: Notes of ``fired`` rows that are news for correlation but not status changes (flapping
+#: does not count them).
+REFIRED_AFTER_GROUP = "firing again after its group was resolved"
+NO_LONGER_SUPPRESSED = "no longer suppressed"
+NOT_TRANSITIONS = (REFIRED_AFTER_GROUP, NO_LONGER_SUPPRESSED)
 UPDATED_FIELDS = (
     "count",
     "first_seen",
@@ -280,11 +285,11 @@ def _fold(
         if alert.status == EventStatus.FIRING and not item.suppressed_by and not reopened:
             if getattr(alert, "group_state", None) == GroupState.RESOLVED:
                 item.status_changed = reopened = True
-                history.add(alert, "fired", at, item, "firing again after its group was resolved")
+                history.add(alert, "fired", at, item, REFIRED_AFTER_GROUP)
                 continue
             if was_suppressed:
                 item.status_changed = reopened = True
-                history.add(alert, "fired", at, item, "no longer suppressed")
+                history.add(alert, "fired", at, item, NO_LONGER_SUPPRESSED)
                 continue
         if item.suppressed_by:
             history.fold(alert, "suppressed", at, item, item.suppressed_by)
