@@ -451,6 +451,7 @@ def _update(
     worse = last_severity is not None and SEVERITY_RANK.get(group.severity, 99) < SEVERITY_RANK.get(
         last_severity, 99
     )
+    moved = _sync_ci(group, incident) if (new or worse) and incident.state in OPEN_STATES else ""
     if not new and not worse:
         return
     parts = []
@@ -465,6 +466,8 @@ def _update(
             f"Severity rose from {last_severity} to {group.severity}"
             + (f"; priority is now P{incident.priority}." if raised else ".")
         )
+    if moved:
+        parts.append(moved)
     note(
         incident,
         "\n\n".join(parts),
@@ -488,6 +491,7 @@ def run(batch: pipeline.Batch) -> None:
             .select_related("organization", "service__ci_class", "incident")
             .order_by("pk")
         )
+        _rank_fresh(batch, [g for g in groups if g.incident_id is None and wants_incident(g, conf)])
         new_alerts = _new_alerts(batch, touched)
         linked = [g.incident_id for g in groups if g.incident_id]
         severities = recorded_severity(linked) if linked else {}
@@ -526,6 +530,46 @@ def run(batch: pipeline.Batch) -> None:
             group_ids=batch.groups_resolved,
             conf=conf,
         )
+
+
+def _rank_fresh(batch: pipeline.Batch, groups: list[AlertGroup]) -> None:
+    """Rank the root causes of groups about to open an incident that have no ranking yet
+    (the root_cause stage runs after this one), so the incident names the likely cause's CI
+    from the start. One set-based pass; root_cause re-ranks only if the group grows."""
+    fresh = [g for g in groups if not g.root_causes]
+    if not fresh:
+        return
+    from opsdesk.events import rootcause
+    from opsdesk.events.stages.correlate import SCRATCH_HOOD
+
+    hood = batch.scratch.get(SCRATCH_HOOD)
+    ranked = rootcause.rank_groups(
+        fresh, hood if hood is not None and hood.hops >= rootcause.DOWN_HOPS else None
+    )
+    changed = []
+    for group in fresh:
+        candidates = ranked.get(group.pk) or []
+        if candidates:
+            group.root_causes = candidates
+            group.cause_change_id = rootcause.cause_change_of(candidates)
+            changed.append(group)
+    if changed:
+        AlertGroup.objects.bulk_update(changed, ["root_causes", "cause_change"], batch_size=200)
+
+
+def _sync_ci(group: AlertGroup, incident: Incident) -> str:
+    """Point the incident at the best root-cause candidate when the ranking has changed,
+    unless a person has taken the incident over. Returns a sentence for the note, or ""."""
+    top = next((c for c in (group.root_causes or []) if c.get("ci_id")), None)
+    if top is None or top["ci_id"] == incident.ci_id or person_took_over(incident):
+        return ""
+    ci = ConfigurationItem.objects.filter(
+        pk=top["ci_id"], organization_id=incident.organization_id
+    ).first()
+    if ci is None:
+        return ""
+    desk.update_incident(acting_user=None, incident=incident, system=pipeline.SYSTEM_ACTOR, ci=ci)
+    return f"The likely cause is now {ci.name}; the incident's CI follows it."
 
 
 def _ago(now: datetime, then: datetime | None) -> str:

@@ -349,3 +349,43 @@ def test_cancelled_incident_is_not_reopened_or_replaced(cast, cis):
 def test_periodic_job_is_registered():
     job = periodic.REGISTRY[tasks.resolve_quiet_groups_task.name]
     assert job.every == tasks.RESOLVE_EVERY
+
+
+# --- the root cause's CI -------------------------------------------------------------------------
+
+
+def test_incident_opens_on_the_ranked_root_cause(cast, cis):
+    t0 = timezone.now() - timedelta(minutes=5)
+    g = group(
+        cast.org_a,
+        {"title": "5xx on bank-app", "ci": cis["app"], "at": t0 + timedelta(seconds=40)},
+        {"title": "Replication lag", "ci": cis["db"], "at": t0},
+        service=cis["banking"],
+        at=t0,
+    )
+    assert g.root_causes == []
+    _run(batch_for(cast.org_a, opened=(g,)))
+    g.refresh_from_db()
+    assert g.root_causes, "ranked before the incident opened"
+    assert g.incident.ci_id == g.root_causes[0]["ci_id"]
+
+
+def test_incident_ci_follows_a_new_ranking_until_a_person_takes_over(cast, cis):
+    g = group(cast.org_a, {"ci": cis["app"]}, service=cis["banking"])
+    _run(batch_for(cast.org_a, opened=(g,)))
+    AlertGroup.objects.filter(pk=g.pk).update(
+        root_causes=[{"ci_id": cis["db_srv"].pk, "ci": "db-srv-01", "score": 0.9}]
+    )
+    more = alert(cast.org_a, "Disk latency", group=g, ci=cis["db_srv"])
+    _run(batch_for(cast.org_a, touched=(g,), new_alerts=(more,)))
+    g.refresh_from_db()
+    assert g.incident.ci == cis["db_srv"]
+    assert "likely cause is now db-srv-01" in _notes(g.incident)[-1].body
+    desk.update_incident(acting_user=cast.agent, incident=g.incident, ci=cis["db"])
+    AlertGroup.objects.filter(pk=g.pk).update(
+        root_causes=[{"ci_id": cis["app_srv"].pk, "ci": "app-srv-01", "score": 0.9}]
+    )
+    again = alert(cast.org_a, "Disk latency 2", group=g, ci=cis["app_srv"])
+    _run(batch_for(cast.org_a, touched=(g,), new_alerts=(again,)))
+    g.incident.refresh_from_db()
+    assert g.incident.ci == cis["db"]  # the person's choice stands
