@@ -3,6 +3,7 @@ the field, time parsing, severity mapping."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -143,10 +144,11 @@ LABEL_SEVERITY: dict[str, str] = {
 
 
 def is_ip(value: str) -> bool:
-    import ipaddress
-
+    value = value.strip("[]")
+    if not value or not (value[0].isdigit() or ":" in value):
+        return False  # a host name: skip the (slow) parse
     try:
-        ipaddress.ip_address(value.strip("[]"))
+        ipaddress.ip_address(value)
     except ValueError:
         return False
     return True
@@ -195,19 +197,34 @@ PROMETHEUS_RESOURCE: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+#: Label name → (attribute, rank): the first name listed for an attribute wins.
+_PROMETHEUS_INDEX: dict[str, tuple[str, int]] = {
+    name: (attribute, rank)
+    for attribute, names in PROMETHEUS_RESOURCE
+    for rank, name in enumerate(names)
+}
+
+
 def prometheus_resource(labels: dict[str, str]) -> dict[str, str]:
     """OpenTelemetry resource attributes from Prometheus-style labels.
 
     ``instance`` gives ``service.instance.id`` and, when no host label is set, ``host.name``
     (its host part); an IP host also gives ``host.ip``. ``cloud.resource_id`` is lower-cased.
+    One pass over the labels (this runs for every alert of a batch).
     """
-    resource: dict[str, str] = {}
-    for attribute, names in PROMETHEUS_RESOURCE:
-        for name in names:
-            value = labels.get(name, "").strip()
-            if value:
-                resource[attribute] = value
-                break
+    best: dict[str, tuple[int, str]] = {}
+    for name, value in labels.items():
+        hit = _PROMETHEUS_INDEX.get(name)
+        if hit is None:
+            continue
+        value = value.strip()
+        if not value:
+            continue
+        attribute, rank = hit
+        current = best.get(attribute)
+        if current is None or rank < current[0]:
+            best[attribute] = (rank, value)
+    resource = {attribute: value for attribute, (_, value) in best.items()}
     instance = labels.get("instance", "").strip()
     if instance:
         resource["service.instance.id"] = instance
