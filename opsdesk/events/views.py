@@ -32,6 +32,19 @@ SUBNAV = (
     ("integrations", "Integrations", "events-integrations"),
     ("settings", "Correlation settings", "events-settings"),
 )
+#: The runbook pages (their own part); the sub-navigation leaves out a name that does not
+#: resolve, so the entry shows once their urls are mounted.
+RUNBOOKS = ("runbooks", "Runbooks", "events-runbooks")
+
+
+def subnav_for(request: HttpRequest) -> list[tuple[str, str, str]]:
+    """The sub-navigation entries this user can open (integrations: managers and admins)."""
+    from opsdesk.events.models import EventIntegration
+
+    entries = [*SUBNAV[:3], RUNBOOKS, *SUBNAV[3:]]
+    if can(request, EventIntegration, Action.CHANGE):
+        return entries
+    return [entry for entry in entries if entry[0] != "integrations"]
 
 
 def org_for(

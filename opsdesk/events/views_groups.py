@@ -27,7 +27,7 @@ from opsdesk.core.permissions import Action
 from opsdesk.events.choices import EventStatus, GroupState, Method
 from opsdesk.events.forms import AlertFilterForm, GroupFilterForm, MergeForm, NoteForm, SplitForm
 from opsdesk.events.models import Alert, AlertEvent, AlertGroup, CorrelationDecision, Silence
-from opsdesk.events.views import SUBNAV, can, in_org, org_for, partial, report, tabs
+from opsdesk.events.views import can, in_org, org_for, partial, report, subnav_for, tabs
 
 PAGE_SIZE = 50
 #: How often the live list refreshes itself (seconds); the page says so.
@@ -94,7 +94,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
         "querystring": querystring.urlencode(),
         "poll_url": request.get_full_path(),
         "poll_seconds": POLL_SECONDS,
-        "subnav": SUBNAV,
+        "subnav": subnav_for(request),
         "subnav_here": "groups",
         "now": now,
     }
@@ -224,7 +224,7 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
         "can_silence": can(request, Silence, Action.ADD),
         "others": others,
         "merged_from": merged_from,
-        "subnav": SUBNAV,
+        "subnav": subnav_for(request),
         "subnav_here": "groups",
         "now": now,
     }
@@ -436,7 +436,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         "tab": tab,
         "tabs": tabs(request, ALERT_TABS),
         "querystring": querystring.urlencode(),
-        "subnav": SUBNAV,
+        "subnav": subnav_for(request),
         "subnav_here": "alerts",
         "can_silence": can(request, Silence, Action.ADD),
         "can_fix_cmdb": can(request, ConfigurationItem, Action.CHANGE),
@@ -463,7 +463,7 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
                 {"d": d, "method": METHOD_LABELS.get(d.method, d.method)} for d in decisions
             ],
             "can_silence": can(request, Silence, Action.ADD),
-            "subnav": SUBNAV,
+            "subnav": subnav_for(request),
             "subnav_here": "alerts",
         },
     )

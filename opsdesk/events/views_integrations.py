@@ -22,7 +22,15 @@ from opsdesk.events.choices import Source
 from opsdesk.events.forms import IntegrationForm, SettingsForm
 from opsdesk.events.models import CorrelationSettings, EventIntegration
 from opsdesk.events.settings_actions import update_settings
-from opsdesk.events.views import CONFIG_REFUSAL, SUBNAV, can, form_errors, in_org, org_for, report
+from opsdesk.events.views import (
+    CONFIG_REFUSAL,
+    can,
+    form_errors,
+    in_org,
+    org_for,
+    report,
+    subnav_for,
+)
 
 #: What to do in each tool with the URL and the token (the page fills them in).
 HOW_TO: dict[str, str] = {
@@ -109,7 +117,7 @@ def _page(
             "form": form,
             "rows": rows,
             "created": created,
-            "subnav": SUBNAV,
+            "subnav": subnav_for(request),
             "subnav_here": "integrations",
         },
         status=422 if request.method == "POST" and form.is_bound and form.errors else 200,
@@ -229,7 +237,7 @@ def correlation_settings(request: HttpRequest) -> HttpResponse:
             "form": form,
             "conf": conf,
             "can_change": can_change,
-            "subnav": SUBNAV,
+            "subnav": subnav_for(request),
             "subnav_here": "settings",
         },
         status=422 if request.method == "POST" else 200,

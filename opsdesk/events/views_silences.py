@@ -22,7 +22,7 @@ from opsdesk.core.errors import Conflict, FieldError, PermissionDenied
 from opsdesk.core.permissions import Action
 from opsdesk.events.forms import DURATIONS, MATCHER_OPS, SilenceForm
 from opsdesk.events.models import Alert, Silence
-from opsdesk.events.views import SUBNAV, can, form_errors, in_org, org_for, report, tabs
+from opsdesk.events.views import can, form_errors, in_org, org_for, report, subnav_for, tabs
 
 PAGE_SIZE = 50
 TABS = (("active", "Active"), ("expired", "Expired"), ("all", "All"))
@@ -64,7 +64,7 @@ def silence_list(request: HttpRequest) -> HttpResponse:
             "querystring": querystring.urlencode(),
             "can_add": can(request, Silence, Action.ADD),
             "can_expire": can(request, Silence, Action.CHANGE),
-            "subnav": SUBNAV,
+            "subnav": subnav_for(request),
             "subnav_here": "silences",
         },
     )
@@ -125,7 +125,7 @@ def silence_new(request: HttpRequest) -> HttpResponse:
             "ops": MATCHER_OPS,
             "durations": DURATIONS,
             "alert": alert,
-            "subnav": SUBNAV,
+            "subnav": subnav_for(request),
             "subnav_here": "silences",
             "time_zone": timezone.get_current_timezone_name(),
         },

@@ -499,3 +499,7 @@ def test_the_main_navigation_links_the_event_pages(client, scene):
     login(client, scene["cast"].agent)
     html = client.get("/events/").content.decode()
     assert '<a href="/events/" aria-current="page">Events</a>' in html
+    assert 'href="/events/settings/"' in html
+    assert 'href="/events/integrations/"' not in html  # managers and admins only
+    login(client, scene["cast"].manager)
+    assert 'href="/events/integrations/"' in client.get("/events/alerts/").content.decode()
