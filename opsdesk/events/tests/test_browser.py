@@ -172,6 +172,23 @@ def test_operators_work_alert_groups_in_the_browser(  # type: ignore[no-untyped-
     assert Silence.objects.filter(organization=org, comment="Disk being replaced").exists()
     shoot(page, "events-silences")
 
+    # Split the replication-lag alert off, then merge the original group into the new one.
+    lag = Alert.objects.get(organization=org, title__startswith="bank-db replication")
+    page.goto(f"{live_server.url}/events/groups/{group.pk}/")
+    page.locator(f"#split-{lag.pk}").check()
+    page.get_by_role("button", name="Split into a new group").click()
+    page.wait_for_url(lambda url: f"/events/groups/{group.pk}/" not in url)
+    expect(page.locator(".message-success")).to_contain_text("moved to a new group")
+    lag.refresh_from_db()
+    assert lag.group_id != group.pk
+    page.get_by_label("Merge another open group into this one").select_option(str(group.pk))
+    page.get_by_role("button", name="Merge").click()
+    expect(page.locator(".message-success")).to_contain_text(f"{group.number} merged into")
+    group.refresh_from_db()
+    assert group.state == "merged" and group.merged_into_id == lag.group_id
+    expect(page.locator(".ev-decisions")).to_contain_text("Operator")
+    shoot(page, "events-group-merged")
+
     page.goto(f"{live_server.url}/events/alerts/?tab=unbound")
     expect(page.locator("#alert-results")).to_contain_text("Paper jam on printer-3f")
     expect(page.locator("#alert-results")).to_contain_text("host.name=printer-3f")
