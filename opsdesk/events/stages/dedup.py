@@ -38,6 +38,7 @@ from opsdesk.events.choices import EventStatus, GroupState
 from opsdesk.events.models import Alert, AlertEvent
 from opsdesk.events.normal import NormalisedEvent
 from opsdesk.events.normalise import fingerprint, normalise_text
+from opsdesk.events.stages.silence import SILENCE_PREFIX
 
 CHUNK = 2000
 #: Notes of ``fired`` rows that are news for correlation but not status changes (flapping
@@ -249,7 +250,9 @@ def _fold(
     history: _History,
     now: datetime,
 ) -> None:
-    was_suppressed = bool(alert.suppressed_by)
+    # Only a silence's mark is lifted here; a maintenance mark is the maintenance stage's to
+    # keep or lift (it knows whether the window or the change is still on).
+    was_suppressed = alert.suppressed_by.startswith(SILENCE_PREFIX)
     reopened = False
     for at, _, item in entries:
         e = item.event
@@ -268,7 +271,8 @@ def _fold(
                 stale=True,
             )
             continue
-        alert.suppressed_by = item.suppressed_by
+        if item.suppressed_by or not alert.suppressed_by or was_suppressed:
+            alert.suppressed_by = item.suppressed_by
         _refresh(alert, e)
         if e.status != alert.status:
             alert.status = e.status

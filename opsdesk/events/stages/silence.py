@@ -18,6 +18,8 @@ from opsdesk.events import pipeline
 from opsdesk.events.models import Silence
 from opsdesk.events.silences import active_silences, event_values, matches
 
+#: Every reason this stage gives starts so (dedup tells a silence's mark by it).
+SILENCE_PREFIX = "silence #"
 #: How much of the comment goes into the reason.
 COMMENT_IN_REASON = 200
 
@@ -26,7 +28,7 @@ def reason(silence: Silence) -> str:
     comment = " ".join(silence.comment.split())
     if len(comment) > COMMENT_IN_REASON:
         comment = comment[: COMMENT_IN_REASON - 1] + "…"
-    return f"silence #{silence.pk}: {comment}"
+    return f"{SILENCE_PREFIX}{silence.pk}: {comment}"
 
 
 @pipeline.stage("silence")
