@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 from django.urls import include, path
 
 from opsdesk.events import views_groups as groups
@@ -36,8 +34,5 @@ urlpatterns = [
         name="events-integration-active",
     ),
     path("settings/", integrations.correlation_settings, name="events-settings"),
+    path("runbooks/", include("opsdesk.events.urls_runbooks")),
 ]
-
-# The runbook pages (another part) join at /events/runbooks/ once they exist.
-if importlib.util.find_spec("opsdesk.events.urls_runbooks") is not None:
-    urlpatterns.append(path("runbooks/", include("opsdesk.events.urls_runbooks")))

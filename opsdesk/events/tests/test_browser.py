@@ -8,7 +8,6 @@ Run with `pytest -m browser`. Screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import timedelta
 from typing import Any
 
@@ -16,13 +15,7 @@ import pytest
 
 from opsdesk.core.testing.browser import shoot
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        importlib.util.find_spec("opsdesk.events.stages.bind") is None,
-        reason="the bind stage is not written yet: alerts would have no CI to draw",
-    ),
-]
+pytestmark = pytest.mark.browser
 
 
 def _events(now: Any) -> list[Any]:

@@ -5,7 +5,6 @@ organisations' objects) and permission-checked."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 from datetime import timedelta
 from typing import Any
@@ -29,14 +28,6 @@ from opsdesk.events.tests.helpers import integration
 
 pytestmark = pytest.mark.django_db
 _seq = itertools.count(1)
-needs_group_actions = pytest.mark.skipif(
-    importlib.util.find_spec("opsdesk.events.group_actions") is None,
-    reason="opsdesk.events.group_actions is not written yet",
-)
-needs_silences = pytest.mark.skipif(
-    importlib.util.find_spec("opsdesk.events.silences") is None,
-    reason="opsdesk.events.silences is not written yet",
-)
 
 
 def login(client: Any, user: Any) -> None:
@@ -256,7 +247,6 @@ def test_requesters_and_strangers_are_kept_out(client, scene):
     assert client.get("/events/alerts/").status_code == 403
 
 
-@needs_group_actions
 def test_resolve_split_and_merge_through_the_group_actions(client, scene):
     cast, group, other = scene["cast"], scene["group"], scene["other"]
     login(client, cast.agent)
@@ -289,7 +279,6 @@ def test_resolve_split_and_merge_through_the_group_actions(client, scene):
     assert again.status_code == 200 and "is resolved" in again.content.decode()
 
 
-@needs_group_actions
 def test_auditors_see_groups_but_cannot_act(client, scene):
     cast, group = scene["cast"], scene["group"]
     login(client, cast.auditor)
@@ -320,7 +309,6 @@ def test_alert_lists_with_the_unbound_tab_and_the_alert_page(client, scene):
 # --- silences -------------------------------------------------------------------------------
 
 
-@needs_silences
 def test_silence_prefilled_from_an_alert_created_listed_and_expired(client, scene):
     cast = scene["cast"]
     login(client, cast.agent)
@@ -356,7 +344,6 @@ def test_silence_prefilled_from_an_alert_created_listed_and_expired(client, scen
     )
 
 
-@needs_silences
 def test_silence_form_refusals_name_the_problem(client, scene):
     cast = scene["cast"]
     login(client, cast.agent)
