@@ -141,6 +141,40 @@ def test_operators_work_alert_groups_in_the_browser(  # type: ignore[no-untyped-
     expect(page.locator("#group-results")).to_contain_text("Mail queue on mail-srv-01")
     shoot(page, "events-groups-live")
 
+    # A hidden tab does not poll; coming back refreshes at once.
+    polls: list[str] = []
+    page.on(
+        "request",
+        lambda r: polls.append(r.url) if r.headers.get("hx-request") == "true" else None,
+    )
+    page.evaluate(
+        "Object.defineProperty(document, 'hidden', {value: true, configurable: true});"
+        "document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    expect(page.locator("#ev-live-state")).to_have_text("Paused while hidden")
+    page.wait_for_timeout(6_500)  # longer than one poll interval
+    assert polls == [], polls
+    _ingest(
+        org,
+        generic,
+        [
+            event(
+                "VPN tunnel to branch-7 down",
+                severity="major",
+                resource={"host.name": "vpn-gw-02"},
+                labels={"alertname": "TunnelDown"},
+                starts_at=timezone.now(),
+            )
+        ],
+    )
+    page.evaluate(
+        "Object.defineProperty(document, 'hidden', {value: false, configurable: true});"
+        "document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    expect(page.locator("#ev-live-state")).to_have_text("Live · every 5 s")
+    expect(page.locator("#group-results")).to_contain_text("VPN tunnel to branch-7 down")
+    assert polls, "coming back to the tab refreshes the list"
+
     page.locator(f'#group-results a[href="/events/groups/{group.pk}/"]').first.click()
     page.wait_for_url(f"**/events/groups/{group.pk}/")
     graph = page.locator("#ev-graph")
