@@ -7,5 +7,11 @@ class EventsConfig(AppConfig):
     verbose_name = "Event management"
 
     def ready(self) -> None:
-        # The pipeline's stages register themselves when imported.
-        from opsdesk.events import stages  # noqa: F401
+        # The pipeline's stages register themselves when imported; so do the incident-page
+        # panel and the periodic jobs (quiet groups resolve, runbook runs are verified).
+        from opsdesk.events import (  # noqa: F401
+            panels,
+            runbook_tasks,
+            stages,
+            tasks,
+        )
