@@ -35,7 +35,7 @@ def execute_run(run_id: int, *, now: datetime | None = None) -> str:
     does nothing). The remote call happens outside any transaction."""
     with transaction.atomic():
         run = (
-            RunbookRun.objects.select_for_update()
+            RunbookRun.objects.select_for_update(of=("self",))
             .select_related("runbook", "group__incident", "group__service", "ci__ci_class")
             .filter(pk=run_id)
             .first()
@@ -169,7 +169,7 @@ def still_firing(run: RunbookRun) -> int:
 @transaction.atomic
 def _verify_one(run_id: int, now: datetime) -> str | None:
     run = (
-        RunbookRun.objects.select_for_update()
+        RunbookRun.objects.select_for_update(of=("self",))
         .select_related("runbook", "group__incident", "ci")
         .get(pk=run_id)
     )

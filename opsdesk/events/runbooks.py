@@ -606,7 +606,7 @@ def _start(
 def _decidable(acting_user: Any, run: RunbookRun) -> RunbookRun:
     require(acting_user, Runbook, Action.CHANGE, run.organization_id)
     locked = (
-        RunbookRun.objects.select_for_update()
+        RunbookRun.objects.select_for_update(of=("self",))
         .select_related("runbook", "group__incident", "ci__ci_class")
         .get(pk=run.pk)
     )

@@ -465,3 +465,28 @@ def test_runbook_actions_check_permission_and_name_the_field(cast):  # type: ign
     spare = runbook(cast.manager, org, name="Spare")
     runbooks.delete_runbook(acting_user=cast.manager, runbook=spare)
     assert not type(spare).objects.filter(pk=spare.pk).exists()
+
+
+def test_a_failing_runbooks_stage_never_fails_the_batch(cast, monkeypatch, caplog):  # type: ignore[no-untyped-def]
+    from opsdesk.events.stages import runbooks as stage_module
+
+    org = cast.org_a
+    group = alert_group(org, [ci(org, "web-01")])
+    runbook(cast.manager, org)
+
+    def broken(batch):  # type: ignore[no-untyped-def]
+        RunbookRun.objects.create(
+            organization=org,
+            runbook=runbook(cast.manager, org, name="half-written"),
+            group=group,
+            state="running",
+        )
+        raise RuntimeError("bug in a runbook")
+
+    monkeypatch.setattr(stage_module, "consider", broken)
+    done = pipeline.run(opened(org, group), only=("runbooks",))
+    assert done.scratch["runbook_runs"] == []
+    assert "runbooks stage failed" in caplog.text
+    # What the failed stage wrote was rolled back to its savepoint.
+    assert not RunbookRun.objects.exists()
+    assert not type(group).objects.get(pk=group.pk).runbook_runs.exists()
