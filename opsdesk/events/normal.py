@@ -19,6 +19,9 @@ from opsdesk.events.choices import EventStatus, Severity
 
 TITLE_MAX = 500
 DESCRIPTION_MAX = 10_000
+#: Django rebuilds ``TextChoices.values`` on every call: these are checked per event.
+STATUSES = frozenset(EventStatus.values)
+SEVERITIES = frozenset(Severity.values)
 
 
 @dataclass
@@ -38,9 +41,9 @@ class NormalisedEvent:
     received_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        if self.status not in EventStatus.values:
+        if self.status not in STATUSES:
             raise ValueError(f"status must be one of {EventStatus.values}, not {self.status!r}")
-        if self.severity not in Severity.values:
+        if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {Severity.values}, not {self.severity!r}")
         self.title = (self.title or "").strip()[:TITLE_MAX] or "(no title)"
         self.description = (self.description or "")[:DESCRIPTION_MAX]
