@@ -46,8 +46,8 @@ def _who(user: Any) -> str:
 
 
 def recount(group: AlertGroup) -> AlertGroup:
-    """Recompute a group's counts, severity (worst firing, else worst), onset and last event
-    from its alerts and events, and save them."""
+    """Recompute a group's counts, severity (worst firing, else worst), onset, last event and
+    root-cause ranking from its alerts and events (after a merge or a split), and save them."""
     alerts = Alert.objects.filter(group=group)
     agg = alerts.aggregate(
         n=Count("id"),
@@ -71,8 +71,14 @@ def recount(group: AlertGroup) -> AlertGroup:
     lasts = [t for t in (agg["last"], events["last"]) if t is not None]
     if lasts:
         group.last_event_at = max(lasts)
+    from opsdesk.events import rootcause
+
+    group.root_causes = rootcause.rank(group) if group.alert_count else []
+    group.cause_change_id = rootcause.cause_change_of(group.root_causes)
     group.save(
         update_fields=[
+            "root_causes",
+            "cause_change",
             "alert_count",
             "firing_count",
             "event_count",

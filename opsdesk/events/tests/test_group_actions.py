@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from opsdesk.changes.tests.factories import topology
 from opsdesk.core.errors import Conflict, FieldError, PermissionDenied
@@ -218,3 +221,13 @@ def test_resolve_group_leaves_an_incident_another_open_group_feeds(cast, cis):
     assert g.incident.state == IncidentState.NEW
     assert twin.number not in _notes(g.incident)[-1]
     assert "still open" in _notes(g.incident)[-1]
+
+
+def test_merge_ranks_the_root_cause_of_the_merged_group_again(cast, cis):
+    early = timezone.now() - timedelta(minutes=5)
+    target = group(cast.org_a, {"severity": "major", "ci": cis["app"]})
+    other = group(cast.org_a, {"severity": "critical", "ci": cis["db_srv"], "at": early})
+    merge_groups(acting_user=cast.agent, target=target, others=[other])
+    target.refresh_from_db()
+    ranked = [c["ci_id"] for c in target.root_causes]
+    assert cis["db_srv"].pk in ranked and cis["app"].pk in ranked
