@@ -162,6 +162,12 @@ class Publisher:
 
     def close(self) -> None:
         async def shut() -> None:
+            # Publishes still waiting (e.g. for a server that is down) are given up: their
+            # entries are committed and the sweeper processes them.
+            for task in asyncio.all_tasks():
+                coro = task.get_coro()
+                if getattr(coro, "__qualname__", "") == "Publisher._publish":
+                    task.cancel()
             if self.nc is not None and not self.nc.is_closed:
                 await self.nc.drain()
 
