@@ -58,6 +58,7 @@ class Neighbourhood:
     names: dict[int, str] = field(default_factory=dict)
     loaded: set[int] = field(default_factory=set)
     labels: dict[tuple[int, int], str] = field(default_factory=dict)
+    _down: dict[tuple[int, int], dict[int, Hit]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, organization_id: int, ci_ids: Iterable[int], hops: int) -> Neighbourhood:
@@ -70,6 +71,7 @@ class Neighbourhood:
         frontier = [c for c in set(ci_ids) if c not in self.loaded]
         if not frontier:
             return
+        self._down.clear()
         types = {
             pk: (label, propagation)
             for pk, label, propagation in RelationshipType.objects.exclude(
@@ -153,6 +155,9 @@ class Neighbourhood:
     def downstream(self, start: int, hops: int | None = None) -> dict[int, Hit]:
         """What `start` depends on, transitively, within ``hops`` (itself at 0)."""
         limit = self.hops if hops is None else hops
+        cached = self._down.get((start, limit))
+        if cached is not None:
+            return cached
         best: dict[int, Hit] = {start: Hit(start, 0, (start,))}
         queue: deque[int] = deque([start])
         while queue:
@@ -164,6 +169,7 @@ class Neighbourhood:
                 if edge.direction == DOWN and edge.other not in best:
                     best[edge.other] = Hit(edge.other, hit.hops + 1, (*hit.path, edge.other))
                     queue.append(edge.other)
+        self._down[(start, limit)] = best
         return best
 
     def name_all(self, ci_ids: Iterable[int]) -> None:

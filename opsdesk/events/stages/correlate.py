@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Case, IntegerField, Value, When
@@ -58,26 +59,60 @@ MAX_TEMPLATES = 30
 
 @dataclass
 class Candidate:
+    """An open group as correlation sees it: for each of its CIs, group-by keys and text
+    templates, the span of start times of the alerts that have it. An alert correlates with
+    the *alerts* of a group that started within the window of it, not with everything the
+    group ever held: a long-lived group does not grow into a net that catches every later
+    alert nearby."""
+
     group: AlertGroup
-    cis: set[int] = field(default_factory=set)
-    keys: set[str] = field(default_factory=set)
-    templates: list[str] = field(default_factory=list)
+    cis: dict[int, Span] = field(default_factory=dict)
+    keys: dict[str, Span] = field(default_factory=dict)
+    templates: dict[str, Span] = field(default_factory=dict)
     new: bool = False
     joined_method: str = ""
+    #: The start times of its earliest and latest alerts: "events further apart than the
+    #: window never join the same group" (`CorrelationSettings.window_seconds`).
+    span: Span | None = None
 
-    def covers(self, when: datetime, window: timedelta) -> bool:
-        return self.group.onset_at - window <= when <= self.group.last_event_at + window
+    def admits(self, when: datetime, window: timedelta) -> bool:
+        if self.span is None:
+            return True
+        return max(self.span[1], when) - min(self.span[0], when) <= window
 
     def add(self, ci: int | None, key: str, template: str, when: datetime) -> None:
         if ci:
-            self.cis.add(ci)
+            _widen(self.cis, ci, when)
         if key:
-            self.keys.add(key)
-        if template and template not in self.templates:
-            self.templates.append(template)
-            del self.templates[:-MAX_TEMPLATES]
+            _widen(self.keys, key, when)
+        if template:
+            _widen(self.templates, template, when)
+            if len(self.templates) > MAX_TEMPLATES:
+                oldest = min(self.templates, key=lambda t: self.templates[t][1])
+                del self.templates[oldest]
+        self.span = (
+            (min(self.span[0], when), max(self.span[1], when)) if self.span else (when, when)
+        )
         self.group.onset_at = min(self.group.onset_at, when)
         self.group.last_event_at = max(self.group.last_event_at, when)
+
+
+Span = tuple[datetime, datetime]
+
+
+def _widen(spans: dict, name: Any, when: datetime) -> None:
+    found = spans.get(name)
+    spans[name] = (min(found[0], when), max(found[1], when)) if found else (when, when)
+
+
+def _within(span: Span, when: datetime, window: timedelta) -> bool:
+    return span[0] - window <= when <= span[1] + window
+
+
+def _gap(span: Span, when: datetime) -> float:
+    if span[0] <= when <= span[1]:
+        return 0.0
+    return min(abs((when - span[0]).total_seconds()), abs((when - span[1]).total_seconds()))
 
 
 @dataclass
@@ -147,18 +182,11 @@ def _candidates(batch: Batch, times: list[datetime], window: timedelta) -> list[
     rows = (
         Alert.objects.filter(group_id__in=list(found))
         .order_by("last_seen")
-        .values_list("group_id", "ci_id", "labels", "resource", "template")
+        .values_list("group_id", "ci_id", "labels", "resource", "template", "starts_at")
     )
-    for group_id, ci_id, labels, resource, template in rows:
+    for group_id, ci_id, labels, resource, template, start in rows:
         cand = found[group_id]
-        if ci_id:
-            cand.cis.add(ci_id)
-        key = key_of(group_by, labels or {}, resource or {})
-        if key:
-            cand.keys.add(key)
-        if template and template not in cand.templates:
-            cand.templates.append(template)
-            del cand.templates[:-MAX_TEMPLATES]
+        cand.add(ci_id, key_of(group_by, labels or {}, resource or {}), template or "", start)
     return list(found.values())
 
 
@@ -173,24 +201,26 @@ def _choose(
     window: timedelta,
 ) -> Choice | None:
     settings = batch.settings
-    live = [c for c in candidates if c.covers(when, window)]
-    if not live:
-        return None
+    candidates = [c for c in candidates if c.admits(when, window)]
     hops_limit = settings.topology_hops
     if alert.ci_id and hops_limit:
         reach = hood.reach(alert.ci_id)
-        best: tuple[tuple[int, float], Candidate, int, tuple[int, ...]] | None = None
-        for cand in live:
-            hits = [reach[ci] for ci in cand.cis if ci in reach]
+        mine = hood.downstream(alert.ci_id)
+        best: tuple[tuple[int, float], Candidate, int, tuple[int, ...], str] | None = None
+        for cand in candidates:
+            near = [(ci, span) for ci, span in cand.cis.items() if _within(span, when, window)]
+            hits = [(reach[ci], span) for ci, span in near if ci in reach]
             if not hits:
                 continue
-            hit = min(hits, key=lambda h: (h.hops, h.path))
-            gap = abs((cand.group.last_event_at - when).total_seconds())
-            rank = (hit.hops, gap)
-            if best is None or rank < best[0]:
-                best = (rank, cand, hit.hops, hit.path)
+            common = _common_cause(alert.ci_id, mine, [ci for ci, _ in near], hood)
+            if common is None:
+                continue
+            for hit, span in hits:
+                rank = (hit.hops, _gap(span, when))
+                if best is None or rank < best[0]:
+                    best = (rank, cand, hit.hops, hit.path, common)
         if best is not None:
-            _, cand, hops, path = best
+            _, cand, hops, path, common = best
             hood.name_all(path)
             here = hood.name(alert.ci_id)
             there = hood.name(path[-1])
@@ -198,25 +228,30 @@ def _choose(
                 reason = f"{here} already has an alert in {cand.group.number}."
             else:
                 noun = "hop" if hops == 1 else "hops"
-                reason = f"{here} is {hops} {noun} from {there} ({hood.describe(path)})."
+                reason = f"{here} is {hops} {noun} from {there} ({hood.describe(path)}){common}."
             return Choice(cand, Method.TOPOLOGY, round(1 - hops / (hops_limit + 1), 3), reason)
     if key:
-        matching = [c for c in live if key in c.keys]
+        matching = [
+            (_gap(c.keys[key], when), c)
+            for c in candidates
+            if key in c.keys and _within(c.keys[key], when, window)
+        ]
         if matching:
-            cand = min(matching, key=lambda c: abs((c.group.last_event_at - when).total_seconds()))
-            gap = int(abs((cand.group.last_event_at - when).total_seconds()))
+            gap, cand = min(matching, key=lambda m: m[0])
             reason = (
                 f"Same {key.replace('|', ', ')} as {cand.group.number}, "
-                f"{_minutes(gap)} from its last event (window {_minutes(settings.window_seconds)})."
+                f"{_minutes(int(gap))} from its alerts (window {_minutes(settings.window_seconds)})."
             )
             return Choice(cand, Method.TIME, 1.0, reason)
     if template:
         threshold = settings.text_similarity
         best_text: tuple[float, Candidate, str] | None = None
-        for cand in live:
+        for cand in candidates:
             if alert.ci_id and cand.cis:
                 continue  # the CMDB knows both and found them unrelated
-            for other in cand.templates:
+            for other, span in cand.templates.items():
+                if not _within(span, when, window):
+                    continue
                 score = textmod.similarity(template, other)
                 if score >= threshold and (best_text is None or score > best_text[0]):
                     best_text = (score, cand, other)
@@ -230,6 +265,35 @@ def _choose(
     return None
 
 
+def _common_cause(
+    start: int, mine: dict[int, Any], group_cis: list[int], hood: Neighbourhood
+) -> str | None:
+    """Coherence: a group should keep a common cause. Some CI that the new alert's CI is or
+    depends on must also be (or be depended on by) at least half of the group's CIs of the
+    window; else the new alert only touches the group's edge (a noisy neighbour, or a second
+    fault beside the first) and does not join by topology. Returns "" or a clause naming
+    the shared dependency, None when there is none."""
+    if not group_cis:
+        return None
+    counts: dict[int, int] = dict.fromkeys(mine, 0)
+    for ci in group_cis:
+        for dependency in hood.downstream(ci):
+            if dependency in counts:
+                counts[dependency] += 1
+    best = max(counts.items(), key=lambda kv: (kv[1], -mine[kv[0]].hops), default=None)
+    if best is None or best[1] * 2 < len(group_cis):
+        return None
+    if len(group_cis) == 1:
+        return ""
+    hood.name_all([best[0]])
+    if best[0] == start:
+        return f"; {best[1]} of the group's {len(group_cis)} CIs depend on it"
+    return (
+        f"; {hood.name(best[0])} is common ground (the CI or a dependency) of "
+        f"{best[1]} of the group's {len(group_cis)} CIs and of it"
+    )
+
+
 @stage("correlate")
 def correlate(batch: Batch) -> None:
     settings = batch.settings
@@ -240,7 +304,9 @@ def correlate(batch: Batch) -> None:
     if hood is None or hood.hops != settings.topology_hops:
         hood = Neighbourhood(batch.organization_id, settings.topology_hops)
         batch.scratch[SCRATCH_HOOD] = hood
-    hood.extend({a.ci_id for a in pending.values() if a.ci_id})
+    hood.extend(
+        {a.ci_id for a in pending.values() if a.ci_id} | {ci for c in candidates for ci in c.cis}
+    )
     group_by = list(settings.group_by or [])
 
     decisions: list[CorrelationDecision] = []

@@ -76,8 +76,9 @@ def test_a_cascade_becomes_one_group_by_topology_with_reasons(cast, shop):
     reasons = {d.alert.title: d for d in CorrelationDecision.objects.select_related("alert")}
     assert reasons["db-07 down"].method == Method.NEW
     assert reasons["web-03 slow"].method == Method.TOPOLOGY
-    assert (
-        reasons["web-03 slow"].reason == "web-03 is 1 hop from app-02 (web-03 depends on app-02)."
+    assert reasons["web-03 slow"].reason == (
+        "web-03 is 1 hop from app-02 (web-03 depends on app-02); db-07 is common ground "
+        "(the CI or a dependency) of 2 of the group's 2 CIs and of it."
     )
     assert reasons["app-02 errors"].reason == "app-02 is 1 hop from db-07 (app-02 runs on db-07)."
 
@@ -135,6 +136,28 @@ def test_the_valley_rule_keeps_two_apps_of_one_service_apart(cast, shop):
     )
     web, pay = groups_of("web-03 slow", "pay-app down")
     assert web != pay
+
+
+def test_an_alert_at_the_edge_of_a_group_without_a_common_cause_opens_its_own(cast, shop):
+    # web-03, web-04 and pay-app all depend on app-02: one group. pay-srv is 1 hop from
+    # pay-app, but only pay-app of the three depends on it: no common cause, its own group.
+    relate(shop["pay"], "depends_on", shop["app"])
+    correlate(
+        alert_batch(
+            cast.org_a,
+            [
+                {"title": "web-03 slow", "ci": shop["web"], "t": 0},
+                {"title": "web-04 slow", "ci": shop["web2"], "t": 5},
+                {"title": "pay-app down", "ci": shop["pay"], "t": 10},
+                {"title": "pay-srv disk", "ci": shop["pay_srv"], "t": 20},
+            ],
+        )
+    )
+    web, web2, pay, srv = groups_of("web-03 slow", "web-04 slow", "pay-app down", "pay-srv disk")
+    assert web == web2 == pay
+    assert srv != web
+    decision = CorrelationDecision.objects.get(alert__title="pay-app down")
+    assert "app-02 is common ground" in decision.reason and "3 of" not in decision.reason
 
 
 def test_relationships_that_carry_no_impact_do_not_correlate(cast, shop):
