@@ -398,9 +398,15 @@ def note_run(run: RunbookRun, body: str, at: datetime | None = None) -> None:
     )
 
 
+#: A run's references are set by the engine from rows it has just read, never from input:
+#: validating them again would cost a query each per save.
+RUN_REFERENCES = ("organization", "runbook", "group", "ci", "decided_by", "change")
+
+
 def save_run(run: RunbookRun) -> RunbookRun:
+    """Save a run as the pipeline (audited, fields validated)."""
     with acting_as(None):
-        return save_validated(run)
+        return save_validated(run, exclude=RUN_REFERENCES)
 
 
 def _queue(run_id: int) -> None:
