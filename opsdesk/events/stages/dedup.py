@@ -3,8 +3,8 @@
 The fingerprint is the source's own dedup key, else a hash of the normalised text and the
 identifying resource (`opsdesk.events.normalise`). Set-based: one query loads the existing
 alerts of every fingerprint in the batch, duplicates fold in memory, new alerts are written
-with one ``bulk_create``, changed ones with one ``bulk_update``, and the history
-(`AlertEvent`) with one more ``bulk_create``.
+with one ``bulk_create``, changed ones with one prepared UPDATE run for all of them
+(`bulk_set`), and the history (`AlertEvent`) with one prepared INSERT (`bulk_insert`).
 
 Each event has a *state time*: when it says its state began (``starts_at`` of a firing
 event, ``ends_at`` of a resolved one; the time it was received when the source gave none).
@@ -31,6 +31,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from django.db import connections, models, router
 from django.db.models import F
 
 from opsdesk.events import pipeline
@@ -62,6 +63,41 @@ UPDATED_FIELDS = (
     "resource",
     "suppressed_by",
 )
+
+
+def bulk_set(
+    model: type[models.Model], objs: list[Any], fields: list[str] | tuple[str, ...]
+) -> None:
+    """Write `fields` of `objs` with one prepared ``UPDATE ... WHERE id = %s`` run for all
+    rows (``executemany``). Django's ``bulk_update`` builds one CASE per field over every row,
+    which costs seconds for a thousand alerts; this costs milliseconds on both databases."""
+    if not objs:
+        return
+    conn = connections[router.db_for_write(model)]
+    qn = conn.ops.quote_name
+    cols = [model._meta.get_field(name) for name in fields]
+    pk = model._meta.pk
+    assignments = ", ".join(f"{qn(c.column)} = %s" for c in cols)
+    # Only quoted column and table names from the model are formatted in; values are bound.
+    sql = f"UPDATE {qn(model._meta.db_table)} SET {assignments} WHERE {qn(pk.column)} = %s"  # noqa: S608
+    rows = [[c.get_db_prep_save(getattr(o, c.attname), conn) for c in cols] + [o.pk] for o in objs]
+    with conn.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def bulk_insert(model: type[models.Model], objs: list[Any]) -> None:
+    """INSERT rows whose ids nobody reads back (history), with one prepared statement."""
+    if not objs:
+        return
+    conn = connections[router.db_for_write(model)]
+    qn = conn.ops.quote_name
+    cols = [f for f in model._meta.concrete_fields if not f.primary_key]
+    names = ", ".join(qn(c.column) for c in cols)
+    marks = ", ".join(["%s"] * len(cols))
+    sql = f"INSERT INTO {qn(model._meta.db_table)} ({names}) VALUES ({marks})"  # noqa: S608
+    rows = [[c.get_db_prep_save(getattr(o, c.attname), conn) for c in cols] for o in objs]
+    with conn.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def state_time(event: NormalisedEvent, default: datetime) -> datetime:
@@ -189,7 +225,7 @@ class _History:
                     **{**row, "note": row["note"][:500]},
                 )
             )
-        AlertEvent.objects.bulk_create(out, batch_size=CHUNK)
+        bulk_insert(AlertEvent, out)
 
 
 @pipeline.stage("dedup")
@@ -240,7 +276,7 @@ def run(batch: pipeline.Batch) -> None:
     if created:
         Alert.objects.bulk_create(created, batch_size=CHUNK)
     if changed:
-        Alert.objects.bulk_update(changed, UPDATED_FIELDS, batch_size=500)
+        bulk_set(Alert, changed, UPDATED_FIELDS)
     history.write()
 
 

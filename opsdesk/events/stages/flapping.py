@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from opsdesk.events import pipeline
 from opsdesk.events.models import Alert, AlertEvent
-from opsdesk.events.stages.dedup import NOT_TRANSITIONS, state_time
+from opsdesk.events.stages.dedup import NOT_TRANSITIONS, bulk_insert, bulk_set, state_time
 
 TRANSITION_KINDS = ("fired", "resolved")
 CHUNK = 2000
@@ -112,7 +112,7 @@ def run(batch: pipeline.Batch) -> None:
             )
         )
     if updated:
-        Alert.objects.bulk_update(updated, ["flapping"], batch_size=500)
-        AlertEvent.objects.bulk_create(history, batch_size=CHUNK)
+        bulk_set(Alert, updated, ["flapping"])
+        bulk_insert(AlertEvent, history)
     batch.scratch["flapping_started"] = started
     batch.scratch["flapping_stopped"] = stopped

@@ -33,7 +33,7 @@ from opsdesk.cmdb.models import ConfigurationItem, Relationship, RelationshipTyp
 from opsdesk.events import pipeline
 from opsdesk.events.choices import EventStatus
 from opsdesk.events.models import Alert, AlertEvent
-from opsdesk.events.stages.dedup import NO_LONGER_SUPPRESSED, state_time
+from opsdesk.events.stages.dedup import NO_LONGER_SUPPRESSED, bulk_insert, bulk_set, state_time
 from opsdesk.events.stages.silence import SILENCE_PREFIX
 
 CHUNK = 2000
@@ -193,6 +193,6 @@ def run(batch: pipeline.Batch) -> None:
         alert.suppressed_by = reason[:300]
         changed.append(alert)
     if changed:
-        Alert.objects.bulk_update(changed, ["suppressed_by"], batch_size=500)
+        bulk_set(Alert, changed, ["suppressed_by"])
     if folded or lifted:
-        AlertEvent.objects.bulk_create([*folded.values(), *lifted], batch_size=CHUNK)
+        bulk_insert(AlertEvent, [*folded.values(), *lifted])
