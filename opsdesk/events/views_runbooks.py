@@ -447,7 +447,7 @@ def _decide(request: HttpRequest, run_id: int, approve: bool) -> HttpResponse:
             {"run": runbooks.access_run(request.user, run_id), "can_decide": True},
         )
     back = request.POST.get("next") or ""
-    if back.startswith("/events/runbooks/"):
+    if re.fullmatch(r"/events/runbooks/[\w/?=&-]*|/desk/incidents/\d+/", back):
         return HttpResponseRedirect(back)
     return HttpResponseRedirect(reverse("events-runbook-runs"))
 

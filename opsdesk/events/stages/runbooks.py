@@ -11,7 +11,10 @@ import logging
 
 from django.db import transaction
 
-from opsdesk.events import runbook_tasks  # noqa: F401  (registers the periodic verify job)
+from opsdesk.events import (  # noqa: F401  (register the incident panel and the verify job)
+    runbook_panel,
+    runbook_tasks,
+)
 from opsdesk.events.pipeline import Batch, stage
 from opsdesk.events.runbooks import consider
 

@@ -124,3 +124,26 @@ def test_runs_list_with_htmx_approve_and_reject(client, cast):  # type: ignore[n
     # Deciding twice is refused with a message, not an error page.
     r = client.post(f"/events/runbooks/runs/{b.pk}/approve/", follow=True)
     assert "not awaiting approval" in r.content.decode()
+
+
+def test_the_incident_page_shows_the_runs_and_a_manager_decides_there(client, cast):  # type: ignore[no-untyped-def]
+    org = cast.org_a
+    runbook(cast.manager, org, requires_approval=True)
+    group = alert_group(org, [ci(org, "web-01")])
+    (run,) = consider(group)
+    page = f"/desk/incidents/{group.incident_id}/"
+    login(client, cast.agent)
+    html = client.get(page).content.decode()
+    assert "Runbook runs" in html and f'data-run="{run.pk}"' in html
+    assert f"/events/runbooks/runs/{run.pk}/approve/" not in html
+    login(client, cast.manager)
+    html = client.get(page).content.decode()
+    assert f"/events/runbooks/runs/{run.pk}/approve/" in html
+    r = client.post(f"/events/runbooks/runs/{run.pk}/reject/", {"next": page})
+    assert r.status_code == 302 and r["Location"] == page
+    r = client.post(f"/events/runbooks/runs/{run.pk}/reject/", {"next": "https://evil.example/"})
+    assert r["Location"] == "/events/runbooks/runs/"
+    html = client.get(page).content.decode()
+    assert 'data-state="rejected"' in html
+    # The run's steps are work notes on the incident's timeline.
+    assert "Clean the disk matched web-01 and waits for a manager&#x27;s approval" in html
