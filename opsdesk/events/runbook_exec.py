@@ -272,6 +272,20 @@ def redacted(request: dict[str, Any]) -> dict[str, Any]:
     return {**request, "headers": headers}
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http(s) only (urllib would also follow one to ftp://)."""
+
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> Any:
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(newurl, code, f"redirect to {newurl} refused", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def run_http(request: dict[str, Any]) -> Outcome:
     body = request.get("body")
     headers = dict(request.get("headers") or {})
@@ -289,7 +303,7 @@ def run_http(request: dict[str, Any]) -> Outcome:
     )
     shown = redacted(request)
     try:
-        with urllib.request.urlopen(req, timeout=request["timeout"]) as resp:  # noqa: S310
+        with _OPENER.open(req, timeout=request["timeout"]) as resp:
             text = resp.read(EXCERPT_CHARS * 4).decode("utf-8", "replace")[:EXCERPT_CHARS]
             status = resp.status
     except urllib.error.HTTPError as exc:

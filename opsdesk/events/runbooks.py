@@ -637,6 +637,8 @@ def approve_run(
             f"{run.group.number} is {run.group.get_state_display().lower()}: nothing to heal.",
             field="state",
         )
+    if not run.runbook.is_active:
+        raise Conflict(f"The runbook {run.runbook.name} is no longer active.", field="is_active")
     problem = _action_problem(run.runbook)
     if problem:
         raise Conflict(f"The runbook's action is no longer valid: {problem}", field="action")

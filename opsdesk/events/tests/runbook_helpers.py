@@ -114,6 +114,8 @@ class Hook:
     received: list[Received] = field(default_factory=list)
     status: int = 200
     reply: bytes = b'{"job": 42, "status": "pending"}'
+    #: path -> Location: those paths answer 302 to it.
+    redirects: dict[str, str] = field(default_factory=dict)
 
 
 @contextmanager
@@ -131,6 +133,12 @@ def hook_server() -> Iterator[Hook]:
                     self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
                 )
             )
+            if self.path in hook.redirects:
+                self.send_response(302)
+                self.send_header("Location", hook.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(hook.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(hook.reply)))

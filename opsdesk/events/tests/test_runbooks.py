@@ -490,3 +490,30 @@ def test_a_failing_runbooks_stage_never_fails_the_batch(cast, monkeypatch, caplo
     # What the failed stage wrote was rolled back to its savepoint.
     assert not RunbookRun.objects.exists()
     assert not type(group).objects.get(pk=group.pk).runbook_runs.exists()
+
+
+def test_redirects_are_followed_to_http_only(cast):  # type: ignore[no-untyped-def]
+    org = cast.org_a
+    with hook_server() as hook:
+        hook.redirects = {"/old": hook.url + "/new", "/sneaky": "ftp://127.0.0.1/etc/passwd"}
+        runbook(cast.manager, org, name="moved", action={"url": hook.url + "/old"})
+        (run,) = runbooks.consider(alert_group(org, [ci(org, "web-01")]))
+        assert runbook_runs.execute_run(run.pk) == RunState.VERIFYING
+        runbook(cast.manager, org, name="sneaky", action={"url": hook.url + "/sneaky"})
+        runs = runbooks.consider(alert_group(org, [ci(org, "web-02")]))
+        (run,) = [r for r in runs if r.runbook.name == "sneaky"]
+        assert runbook_runs.execute_run(run.pk) == RunState.FAILED
+        assert [r.path for r in hook.received] == ["/old", "/new", "/sneaky"]
+    run.refresh_from_db()
+    assert run.response["status"] == 302
+
+
+def test_a_deactivated_runbook_cannot_be_approved(cast):  # type: ignore[no-untyped-def]
+    org = cast.org_a
+    book = runbook(cast.manager, org, requires_approval=True)
+    (run,) = runbooks.consider(alert_group(org, [ci(org, "web-01")]))
+    runbooks.update_runbook(acting_user=cast.manager, runbook=book, is_active=False)
+    with pytest.raises(Conflict) as exc:
+        runbooks.approve_run(acting_user=cast.manager, run=run)
+    assert exc.value.field == "is_active"
+    runbooks.reject_run(acting_user=cast.manager, run=run)  # it can still be cleared away
