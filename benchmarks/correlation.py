@@ -201,8 +201,12 @@ def main() -> None:
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
         "seeds": list(range(1, args.seeds + 1)),
-        "params": {"faults": args.faults, "noise": args.noise, "hours": args.hours,
-                   "services": args.services},  # fmt: skip
+        "params": {
+            "faults": args.faults,
+            "noise": args.noise,
+            "hours": args.hours,
+            "services": args.services,
+        },  # fmt: skip
         "summary": summary_numbers,
         "targets": {"f1": 0.9, "top1": 0.8},
         "runs": runs,
