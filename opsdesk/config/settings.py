@@ -208,6 +208,11 @@ PERIODIC_TICK_SECONDS = env_int("PERIODIC_TICK_SECONDS", 60)
 EVENTS_MAX_BODY_BYTES = env_int("EVENTS_MAX_BODY_BYTES", 2 * 1024 * 1024)
 EVENTS_TRANSPORT = env_str("EVENTS_TRANSPORT", "db")
 NATS_URL = env_str("NATS_URL", "nats://127.0.0.1:4222")
+#: Self-healing runbooks: commands a runbook may run (absolute paths; empty = commands off)
+#: and the time limits of their HTTP calls and commands, in seconds.
+EVENTS_RUNBOOK_COMMANDS = env_list("EVENTS_RUNBOOK_COMMANDS", [])
+EVENTS_RUNBOOK_HTTP_TIMEOUT = env_int("EVENTS_RUNBOOK_HTTP_TIMEOUT", 10)
+EVENTS_RUNBOOK_COMMAND_TIMEOUT = env_int("EVENTS_RUNBOOK_COMMAND_TIMEOUT", 60)
 
 # --- API ------------------------------------------------------------------------------------
 API_PAGE_SIZE = 50

@@ -11,6 +11,7 @@ class EventsConfig(AppConfig):
         # panel and the periodic jobs (quiet groups resolve, runbook runs are verified).
         from opsdesk.events import (  # noqa: F401
             panels,
+            runbook_panel,
             runbook_tasks,
             stages,
             tasks,
