@@ -176,8 +176,7 @@ def expire_silence(*, acting_user: Any, silence: Silence) -> Silence:
 def state_of(silence: Silence, now: datetime | None = None) -> str:
     """``pending`` (starts later), ``active`` or ``expired``."""
     now = now or timezone.now()
-    end = silence.expired_early_at or silence.ends_at
-    if end <= now or (silence.expired_early_at and silence.expired_early_at <= silence.starts_at):
+    if (silence.expired_early_at or silence.ends_at) <= now:
         return "expired"
     return "active" if silence.starts_at <= now else "pending"
 
@@ -195,14 +194,19 @@ def silences_for(
     *,
     organization_id: int | None = None,
     state: str | None = None,
+    active: bool | None = None,
     action: str = Action.VIEW,
 ) -> QuerySet[Silence]:
-    """The silences `user` may see, optionally of one organisation and in one state
-    (``active``, ``pending``, ``expired``), newest first."""
+    """The silences `user` may see, optionally of one organisation, in one state
+    (``active``, ``pending``, ``expired``) and muting now or not (``active``), newest first."""
     qs = Silence.objects.restrict(user, action).select_related("created_by")
     if organization_id is not None:
         qs = qs.filter(organization_id=organization_id)
     now = timezone.now()
+    if active is True:
+        qs = qs.filter(_live(now), starts_at__lte=now)
+    elif active is False:
+        qs = qs.exclude(_live(now) & Q(starts_at__lte=now))
     if state == "active":
         qs = qs.filter(_live(now), starts_at__lte=now)
     elif state == "pending":

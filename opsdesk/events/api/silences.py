@@ -39,6 +39,7 @@ class SilenceFilterIn(Schema):
     state: Literal["active", "pending", "expired"] | None = Field(
         None, description="active (muting now), pending (starts later) or expired"
     )
+    active: bool | None = Field(None, description="true: muting now; false: pending or expired")
 
 
 class MatcherOut(Schema):
@@ -73,12 +74,16 @@ class SilenceOut(Schema):
 @router.get(
     "/silences",
     response={200: list[SilenceOut], **ERROR_RESPONSES},
-    summary="Silences, newest first; filter by organisation and state (active, pending, expired)",
+    summary="Silences, newest first; filter by organisation, state (active, pending, expired) "
+    "or active (true: muting now)",
 )
 @paginate(Paginated)
 def list_silences(request: HttpRequest, filters: Query[SilenceFilterIn]):  # type: ignore[no-untyped-def]
     return silences.silences_for(
-        request.auth, organization_id=filters.organization_id, state=filters.state
+        request.auth,
+        organization_id=filters.organization_id,
+        state=filters.state,
+        active=filters.active,
     )
 
 

@@ -168,11 +168,14 @@ def test_api_create_get_list_and_expire(cast, client):
     assert [s["id"] for s in api.get("/silences", {"state": "active"}).json()["items"]] == [
         made["id"]
     ]
+    assert api.get("/silences", {"active": "true"}).json()["total"] == 1
+    assert api.get("/silences", {"active": "false"}).json()["total"] == 0
     resp = api.post(f"/silences/{made['id']}/expire")
     assert resp.status_code == 200, resp.content
     assert resp.json()["state"] == "expired"
     assert api.get("/silences", {"state": "active"}).json()["total"] == 0
     assert api.get("/silences", {"state": "expired"}).json()["total"] == 1
+    assert api.get("/silences", {"active": "false"}).json()["total"] == 1
     assert_error(api.post(f"/silences/{made['id']}/expire"), 409)
 
 
