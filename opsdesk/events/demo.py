@@ -23,10 +23,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from unittest import mock
 
+from django.db import transaction
 from django.utils import timezone
 
 from opsdesk.cmdb.impact import UPSTREAM, walk
 from opsdesk.cmdb.models import ConfigurationItem
+from opsdesk.core.errors import Conflict, FieldError
 from opsdesk.core.models import Organization
 from opsdesk.events import inbox
 from opsdesk.events.choices import EventStatus, Severity, Source
@@ -38,6 +40,7 @@ from opsdesk.events.models import (
     InboxEntry,
 )
 from opsdesk.events.normal import NormalisedEvent
+from opsdesk.events.tasks import resolve_quiet
 
 SYSTEM = "OpsDesk demo"
 #: Days of history played through the pipeline.
@@ -244,7 +247,60 @@ def play(
                 received_at=moment,
             )
             processed += inbox.drain(SYSTEM)
+            resolve_quiet(now=moment)
     return processed
+
+
+def change_on(organization: Organization, ci: ConfigurationItem, at: datetime) -> Any:
+    """A standard change implemented on `ci` at `at` (the cause the root-cause ranking should
+    name), through the change actions as a pipeline would; None when the calendar refuses
+    it (a freeze)."""
+    from opsdesk.changes import actions as change_actions
+    from opsdesk.changes.models import ChangeTemplate
+
+    template = ChangeTemplate.objects.filter(organization=organization, is_active=True).first()
+    if template is None:
+        return None
+    try:
+        with transaction.atomic(), clock(at):
+            change = change_actions.create_change(
+                acting_user=None,
+                organization=organization,
+                template=template,
+                system=SYSTEM,
+                at=at,
+                title=f"Patch and reboot {ci.name}"[:255],
+                cis=[ci],
+                planned_start=at,
+                planned_end=at + timedelta(minutes=30),
+            )
+            for name, extra in (("schedule", {}), ("implement", {"actual_start": at})):
+                change_actions.transition_change(
+                    acting_user=None, change=change, name=name, system=SYSTEM, at=at, **extra
+                )
+        # Done five minutes later and reported successful: the fault shows only afterwards.
+        done = at + timedelta(minutes=5)
+        with transaction.atomic(), clock(done):
+            change_actions.transition_change(
+                acting_user=None,
+                change=change,
+                name="complete",
+                system=SYSTEM,
+                at=done,
+                close_code="successful",
+                actual_end=done,
+            )
+            change_actions.transition_change(
+                acting_user=None,
+                change=change,
+                name="close",
+                system=SYSTEM,
+                at=done,
+                close_notes="Patched and rebooted; checks green.",
+            )
+    except (FieldError, Conflict):
+        return None
+    return change
 
 
 def _find(org: Organization, suffix: str, cls: str) -> ConfigurationItem | None:
@@ -287,7 +343,12 @@ def configure(organization: Organization) -> EventIntegration:
                 system=SYSTEM,
             )
     if not CorrelationSettings.objects.filter(organization=organization).exists():
-        settings = CorrelationSettings(organization=organization, group_by=["alertname", "env"])
+        # Warnings and info stay alert groups; minor and worse open incidents.
+        settings = CorrelationSettings(
+            organization=organization,
+            group_by=["alertname", "env"],
+            incident_min_severity=Severity.MINOR,
+        )
         settings.save()
     return EventIntegration.objects.get(organization=organization, name="demo-simulator")
 
@@ -308,13 +369,18 @@ def seed_demo(organization: Organization, people: dict[str, Any]) -> dict[str, i
     )
     now = timezone.now().replace(microsecond=0)
     processed = 0
-    for day in range(DAYS, 0, -3):
+    for n, day in enumerate(range(DAYS, 0, -3)):
         start = now - timedelta(days=day, hours=rng.randint(0, 10))
-        root = candidates[(day // 3) % len(candidates)]
+        root = candidates[n % len(candidates)]
+        if n % 2 == 0:
+            # Half the cascades follow a change on the failing CI by a few minutes.
+            change_on(organization, root, start - timedelta(minutes=rng.randint(8, 20)))
         plan = cascade(root, rng, start) + noise(everyone, rng, start, 4)
         processed += play(organization, integration, plan, start)
-    # One cascade still going on: open groups and incidents to look at.
+    # One cascade still going on, nine minutes after a change on its server: open groups
+    # and incidents to look at.
     start = now - timedelta(minutes=12)
+    change_on(organization, candidates[0], start - timedelta(minutes=9))
     plan = cascade(candidates[0], rng, start, resolve_after=None) + noise(everyone, rng, start, 3)
     processed += play(organization, integration, [p for p in plan if p.offset < 700], start)
     return {
@@ -347,8 +413,6 @@ class Stream:
 
     def post(self, events: list[NormalisedEvent]) -> InboxEntry:
         """Through the intake's store-then-dispatch, as a monitoring tool's request would."""
-        from django.db import transaction
-
         from opsdesk.events import transport
 
         with transaction.atomic():
