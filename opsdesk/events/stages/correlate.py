@@ -52,6 +52,9 @@ from opsdesk.events.pipeline import Batch, stage
 SCRATCH_HOOD = "correlation.neighbourhood"
 #: Groups that gained alerts in this batch (root_cause re-ranks only those).
 SCRATCH_GROWN = "correlation.grown"
+#: Share of a group's CIs (in the window) that must share a cause with a CI joining it.
+#: (2/3 measured 0.838 F1 against 0.831 on the benchmark: within the seeds' spread.)
+COHERENCE = 0.5
 #: Templates kept per group for the text comparison (the most recent distinct ones).
 MAX_TEMPLATES = 30
 
@@ -280,7 +283,7 @@ def _common_cause(
             if dependency in counts:
                 counts[dependency] += 1
     best = max(counts.items(), key=lambda kv: (kv[1], -mine[kv[0]].hops), default=None)
-    if best is None or best[1] * 2 < len(group_cis):
+    if best is None or best[1] < COHERENCE * len(group_cis):
         return None
     if len(group_cis) == 1:
         return ""
