@@ -43,13 +43,14 @@ SIGNATURE_HEADERS = {
 }
 
 
-def new_token() -> tuple[str, str, str]:
-    """(raw token, prefix shown in lists, hash stored)."""
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+def new_token(prefix: str = TOKEN_PREFIX) -> tuple[str, str, str]:
+    """(raw token, prefix shown in lists, hash stored) of an integration token; event
+    integrations use the same scheme with their own prefix."""
+    raw = prefix + secrets.token_urlsafe(32)
     return raw, raw[:12], hash_token(raw)
 
 
-def _check_default_service(organization_id: int, service: ConfigurationItem | None) -> None:
+def check_default_service(organization_id: int, service: ConfigurationItem | None) -> None:
     if service is None:
         return
     if service.organization_id != organization_id:
@@ -82,7 +83,7 @@ def create_integration(
         raise FieldError({"source": f"One of: {', '.join(DeploymentSource.values)}."})
     if DeploymentIntegration.objects.filter(organization=organization, name__iexact=name).exists():
         raise FieldError({"name": f"An integration called {name} already exists."})
-    _check_default_service(organization.pk, default_service)
+    check_default_service(organization.pk, default_service)
     raw, prefix, digest = new_token()
     secret = secrets.token_urlsafe(24) if with_secret else ""
     with acting_as(acting_user):

@@ -27,7 +27,7 @@ from opsdesk.changes.choices import (
     WindowKind,
 )
 from opsdesk.core.models import ChangeLogged, ChangeLoggedQuerySet, Numbered, TenantOwned
-from opsdesk.core.permissions import Action, Role
+from opsdesk.core.permissions import MANAGED_CONFIG_ROLE_ACTIONS, Action, Role
 
 #: Changes and the records around them: agents raise and work changes, managers also
 #: delete and configure, auditors read.
@@ -41,14 +41,7 @@ CHANGE_ROLE_ACTIONS: dict[str, frozenset[str]] = {
 }
 #: Configuration (templates, policies, weights, windows, integrations): managers and admins
 #: write, agents and auditors read.
-CONFIG_ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    Role.AGENT: frozenset({Action.VIEW}),
-    Role.MANAGER: frozenset({Action.VIEW, Action.ADD, Action.CHANGE, Action.DELETE}),
-    Role.AUDITOR: frozenset({Action.VIEW, Action.AUDIT}),
-    Role.ADMIN: frozenset(
-        {Action.VIEW, Action.ADD, Action.CHANGE, Action.DELETE, Action.AUDIT, Action.ADMIN}
-    ),
-}
+CONFIG_ROLE_ACTIONS = MANAGED_CONFIG_ROLE_ACTIONS
 
 _USER = settings.AUTH_USER_MODEL
 _CI = "cmdb.ConfigurationItem"

@@ -46,6 +46,18 @@ DEFAULT_ROLE_ACTIONS: dict[str, frozenset[str]] = {
 }
 
 
+#: Configuration that managers and admins write and agents and auditors read (change
+#: templates, event integrations, runbooks, ...).
+MANAGED_CONFIG_ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    Role.AGENT: frozenset({Action.VIEW}),
+    Role.MANAGER: frozenset({Action.VIEW, Action.ADD, Action.CHANGE, Action.DELETE}),
+    Role.AUDITOR: frozenset({Action.VIEW, Action.AUDIT}),
+    Role.ADMIN: frozenset(
+        {Action.VIEW, Action.ADD, Action.CHANGE, Action.DELETE, Action.AUDIT, Action.ADMIN}
+    ),
+}
+
+
 def role_actions_for(model: type[models.Model]) -> dict[str, frozenset[str]]:
     return getattr(model, "role_actions", None) or DEFAULT_ROLE_ACTIONS
 

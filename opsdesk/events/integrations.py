@@ -20,7 +20,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from opsdesk.accounts.models import hash_token
-from opsdesk.changes.integration_actions import token_from
+from opsdesk.changes.integration_actions import check_default_service, token_from
+from opsdesk.changes.integration_actions import new_token as deployment_token
 from opsdesk.cmdb.models import ConfigurationItem
 from opsdesk.core.actions import require, save_validated
 from opsdesk.core.context import acting_as
@@ -39,20 +40,8 @@ __all__ = ["create_integration", "find_integration", "rotate_token", "token_from
 
 
 def new_token() -> tuple[str, str, str]:
-    """(raw token, prefix shown in lists, hash stored)."""
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    return raw, raw[:12], hash_token(raw)
-
-
-def _check_service(organization_id: int, service: ConfigurationItem | None) -> None:
-    if service is None:
-        return
-    if service.organization_id != organization_id:
-        raise FieldError({"default_service_id": "No service of this organisation has this id."})
-    if not service.ci_class.is_service:
-        raise FieldError(
-            {"default_service_id": f"{service.name} is a {service.ci_class.label}, not a service."}
-        )
+    """(raw token, prefix shown in lists, hash stored): the deployment integrations' scheme."""
+    return deployment_token(TOKEN_PREFIX)
 
 
 @transaction.atomic
@@ -78,7 +67,7 @@ def create_integration(
         raise FieldError({"source": f"One of: {', '.join(Source.values)}."})
     if options is not None and not isinstance(options, dict):
         raise FieldError({"options": "Must be a JSON object."})
-    _check_service(organization.pk, default_service)
+    check_default_service(organization.pk, default_service)
     if EventIntegration.objects.filter(organization=organization, name=name).exists():
         raise FieldError({"name": f"An integration named {name!r} already exists."})
     raw, prefix, digest = new_token()

@@ -11,7 +11,7 @@ from django.db import models
 from django.utils import timezone
 
 from opsdesk.core.models import ChangeLogged, ChangeLoggedQuerySet, Numbered, TenantOwned
-from opsdesk.core.permissions import Action, Role
+from opsdesk.core.permissions import DEFAULT_ROLE_ACTIONS, MANAGED_CONFIG_ROLE_ACTIONS
 from opsdesk.events.choices import (
     EventStatus,
     FeedbackKind,
@@ -25,25 +25,11 @@ from opsdesk.events.choices import (
 )
 
 #: Operational records (alerts, groups, silences, runbook runs): agents work them, managers
-#: also delete, auditors read.
-EVENT_ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    Role.AGENT: frozenset({Action.VIEW, Action.ADD, Action.CHANGE}),
-    Role.MANAGER: frozenset({Action.VIEW, Action.ADD, Action.CHANGE, Action.DELETE}),
-    Role.AUDITOR: frozenset({Action.VIEW, Action.AUDIT}),
-    Role.ADMIN: frozenset(
-        {Action.VIEW, Action.ADD, Action.CHANGE, Action.DELETE, Action.AUDIT, Action.ADMIN}
-    ),
-}
+#: also delete, auditors read (the platform default).
+EVENT_ROLE_ACTIONS = DEFAULT_ROLE_ACTIONS
 #: Configuration (integrations, settings, runbooks): managers and admins write, agents and
 #: auditors read.
-EVENT_CONFIG_ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    Role.AGENT: frozenset({Action.VIEW}),
-    Role.MANAGER: frozenset({Action.VIEW, Action.ADD, Action.CHANGE, Action.DELETE}),
-    Role.AUDITOR: frozenset({Action.VIEW, Action.AUDIT}),
-    Role.ADMIN: frozenset(
-        {Action.VIEW, Action.ADD, Action.CHANGE, Action.DELETE, Action.AUDIT, Action.ADMIN}
-    ),
-}
+EVENT_CONFIG_ROLE_ACTIONS = MANAGED_CONFIG_ROLE_ACTIONS
 
 _USER = settings.AUTH_USER_MODEL
 _CI = "cmdb.ConfigurationItem"
