@@ -158,7 +158,9 @@ def mttd(group: AlertGroup, now: datetime) -> dict[str, Any]:
 def _timeline(group: AlertGroup) -> list[AlertEvent]:
     rows = (
         AlertEvent.objects.filter(organization_id=group.organization_id)
-        .filter(Q(group=group) | Q(alert__group=group))
+        # The group's own rows, and its alerts' rows since its onset (an alert that fired in
+        # an earlier, resolved group keeps that history there).
+        .filter(Q(group=group) | Q(alert__group=group, at__gte=group.onset_at))
         .select_related("alert", "alert__ci")
         .order_by("-at", "-id")[:TIMELINE_LIMIT]
     )
