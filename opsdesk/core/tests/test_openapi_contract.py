@@ -76,7 +76,12 @@ def test_every_request_body_refuses_unknown_fields(schema):
             # Uploads: the route itself refuses unknown form fields (see the imports API tests).
             assert set(body["content"]) == {"multipart/form-data"}, (method, path)
             continue
-        ref = body["content"]["application/json"]["schema"]["$ref"]
+        declared = body["content"]["application/json"]["schema"]
+        if declared.get("x-vendor-payload"):
+            # A monitoring tool's own webhook format (events intake): its adapter checks it
+            # and answers 400 naming the field.
+            continue
+        ref = declared["$ref"]
         component = components[ref.rsplit("/", 1)[-1]]
         assert component.get("additionalProperties") is False, (method, path)
     assert bodies >= 5

@@ -60,11 +60,16 @@ _SOURCES = ", ".join(f"`{s}`" for s in Source.values)
         "events are durably stored; they are then deduplicated, bound to CIs, correlated "
         "into alert groups and turned into incidents by the workers."
     ),
+    # The integration's token is checked by the view (so a missing one is a 401 in the error
+    # shape even for unknown sources' 404 ordering); the schema says which scheme it is.
     openapi_extra={
+        "security": [{"IntegrationTokenAuth": []}],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        }
+            "content": {
+                "application/json": {"schema": {"type": "object", "x-vendor-payload": True}}
+            },
+        },
     },
 )
 def post_events(request: HttpRequest, source: str):  # type: ignore[no-untyped-def]
