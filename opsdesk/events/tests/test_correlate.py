@@ -9,6 +9,7 @@ from opsdesk.events.choices import GroupState, Method
 from opsdesk.events.correlation import text as textmod
 from opsdesk.events.correlation.topology import Neighbourhood
 from opsdesk.events.models import Alert, AlertGroup, CorrelationDecision
+from opsdesk.events.stages.correlate import PROPAGATION
 from opsdesk.events.tests.correlation_fixtures import alert_batch, correlate
 
 pytestmark = pytest.mark.django_db
@@ -190,18 +191,37 @@ def test_hops_and_window_limit_topology(cast, shop):
     correlate(
         alert_batch(
             cast.org_a,
-            [{"title": "app-02 errors", "ci": shop["app"], "t": 601}],
+            [{"title": "app-02 errors", "ci": shop["app"], "t": 121}],
             topology_hops=3,
-            window_seconds=600,
+            window_seconds=120,
         )
     )
-    # 601 s after web-03's event is outside the window of db-07's group, inside web-03's.
+    # 121 s after db-07's event is outside the window of db-07's group, inside web-03's.
     (app,) = groups_of("app-02 errors")
     assert app == web
 
 
+def test_topology_joins_need_the_related_alert_within_propagation_time(cast, shop):
+    late = int(PROPAGATION.total_seconds()) + 60
+    correlate(
+        alert_batch(
+            cast.org_a,
+            [
+                {"title": "db-07 down", "ci": shop["db"], "t": 0},
+                {"title": "app-02 errors", "ci": shop["app"], "t": 30},
+                {"title": "web-03 slow", "ci": shop["web"], "t": 30 + late},
+            ],
+            window_seconds=1800,
+        )
+    )
+    db, app, web = groups_of("db-07 down", "app-02 errors", "web-03 slow")
+    # Inside the window, but minutes after every alert of the group near it: another problem.
+    assert db == app
+    assert web != db
+
+
 def test_a_late_batch_joins_the_group_its_time_belongs_to(cast, shop):
-    correlate(alert_batch(cast.org_a, [{"title": "web-03 slow", "ci": shop["web"], "t": 300}]))
+    correlate(alert_batch(cast.org_a, [{"title": "web-03 slow", "ci": shop["web"], "t": 120}]))
     # The root's event arrives later but started earlier.
     correlate(alert_batch(cast.org_a, [{"title": "db-07 down", "ci": shop["db"], "t": 0}]))
     web, db = groups_of("web-03 slow", "db-07 down")
