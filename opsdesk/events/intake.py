@@ -100,16 +100,18 @@ def accept(
     integrations.touch(integration)
     if not parsed.events:
         return Accepted(None, 0, 0, 0, parsed.reply)
-    with transaction.atomic():
-        entry = store(
-            organization_id=integration.organization_id,
-            source=integration.source,
-            events=parsed.events,
-            body=body,
-            content_type=content_type,
-            integration=integration,
-            transport=transport.name(),
-        )
-        transaction.on_commit(lambda: transport.dispatch(entry))
+    # One INSERT: in autocommit mode it is durable when it returns (no BEGIN / COMMIT round
+    # trips of an atomic block around a single statement: 4 round trips -> 2 with NOTIFY).
+    # Inside a caller's transaction the dispatch still waits for its commit.
+    entry = store(
+        organization_id=integration.organization_id,
+        source=integration.source,
+        events=parsed.events,
+        body=body,
+        content_type=content_type,
+        integration=integration,
+        transport=transport.name(),
+    )
+    transaction.on_commit(lambda: transport.dispatch(entry))
     firing = sum(1 for e in parsed.events if e.status == "firing")
     return Accepted(entry.pk, len(parsed.events), firing, len(parsed.events) - firing, parsed.reply)
