@@ -32,7 +32,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q
 from django.utils import timezone
 
 from opsdesk.accounts.models import Team
@@ -293,26 +292,40 @@ def _reopenable(incident: Incident | None, now: datetime) -> bool:
     )
 
 
-def _recent_twin(group: AlertGroup, now: datetime) -> AlertGroup | None:
-    """A group with the same key, resolved less than REOPEN_WINDOW ago, whose incident can
-    be reopened: the same fault firing again."""
-    if not group.key:
-        return None
-    return (
+def _twin_candidates(groups: list[AlertGroup], batch: pipeline.Batch) -> list[AlertGroup]:
+    """Twins of the batch's newly opened groups: groups with the same key, resolved less
+    than REOPEN_WINDOW ago, whose incident can be reopened (the same fault firing again).
+    Newest first; one query for the batch instead of one per group."""
+    keys = {g.key for g in groups if g.key and g.pk in batch.groups_opened}
+    if not keys:
+        return []
+    since = batch.now - REOPEN_WINDOW
+    return list(
         AlertGroup.objects.filter(
-            organization_id=group.organization_id,
-            key=group.key,
+            organization_id=batch.organization_id,
+            key__in=keys,
             state=GroupState.RESOLVED,
-            resolved_at__gte=now - REOPEN_WINDOW,
+            resolved_at__gte=since,
             incident__state=IncidentState.RESOLVED,
-            incident__resolved_at__gte=now - REOPEN_WINDOW,
+            incident__resolved_at__gte=since,
         )
-        .exclude(pk=group.pk)
-        .filter(Q(service_id=group.service_id) if group.service_id else Q())
         .select_related("incident")
         .order_by("-resolved_at")
-        .first()
     )
+
+
+def _pick_twin(group: AlertGroup, candidates: list[AlertGroup]) -> AlertGroup | None:
+    """The newest twin of `group` among the candidates (same key, same service when the
+    group has one), or None."""
+    if not group.key:
+        return None
+    for twin in candidates:
+        if twin.key != group.key or twin.pk == group.pk:
+            continue
+        if group.service_id and twin.service_id != group.service_id:
+            continue
+        return twin
+    return None
 
 
 def wants_incident(group: AlertGroup, conf: CorrelationSettings) -> bool:
@@ -495,6 +508,7 @@ def run(batch: pipeline.Batch) -> None:
         new_alerts = _new_alerts(batch, touched)
         linked = [g.incident_id for g in groups if g.incident_id]
         severities = recorded_severity(linked) if linked else {}
+        twins: list[AlertGroup] | None = None
         for group in groups:
             incident = group.incident
             if incident is not None and incident.state in OPEN_STATES:
@@ -513,8 +527,12 @@ def run(batch: pipeline.Batch) -> None:
                 )
                 continue
             if incident is None and group.pk in batch.groups_opened:
-                twin = _recent_twin(group, batch.now)
+                if twins is None:
+                    twins = _twin_candidates(groups, batch)
+                twin = _pick_twin(group, twins)
                 if twin is not None:
+                    # Its incident is open again: no other group of the batch reopens it.
+                    twins[:] = [t for t in twins if t.incident_id != twin.incident_id]
                     reopen_incident(
                         twin.incident,
                         group,
