@@ -273,9 +273,10 @@ def timed(name, fn):
     return run
 for name, fn in list(pipeline.STAGES.items()):
     pipeline.STAGES[name] = timed(name, fn)
+from opsdesk.events.sources import SourceRequest, parse
 N = int(__N__)
-for dup in (0.0, 0.9):
-    timings.clear()
+BODIES = json.loads(open(__AM__).read())
+def generic(dup):
     events = []
     for i in range(N):
         k = i if (i % 10 == 0 or dup == 0.0) else (i % 100)
@@ -283,6 +284,16 @@ for dup in (0.0, 0.9):
             title=f"Profile check {k % 10} on prof-host-{k:05d}", fingerprint=f"prof{dup}-{k:08d}",
             resource={"host.name": f"prof-host-{k:05d}"}, labels={"alertname": f"P{k % 10}"},
             starts_at=timezone.now(), received_at=timezone.now()))
+    return events
+def alertmanager(dup):
+    body = BODIES[str(dup)].encode()
+    events = parse("alertmanager", SourceRequest(body=body, headers={})).events
+    for e in events:
+        e.received_at = timezone.now()
+    return events
+for data, dup in (("generic", 0.0), ("generic", 0.9), ("alertmanager", 0.0), ("alertmanager", 0.9)):
+    timings.clear()
+    events = generic(dup) if data == "generic" else alertmanager(dup)
     batch = pipeline.Batch(organization_id=org.pk, items=[pipeline.Item(event=e, inbox_id=None) for e in events],
         settings=CorrelationSettings.for_org(org.pk), now=timezone.now())
     t0 = time.perf_counter()
@@ -293,8 +304,8 @@ for dup in (0.0, 0.9):
             raise RuntimeError("roll back")
     except RuntimeError:
         pass
-    print(json.dumps({"dup": dup, "events": N, "total_s": round(total, 4),
-        "events_per_second": round(N / total, 1),
+    print(json.dumps({"data": data, "dup": dup, "events": len(events), "total_s": round(total, 4),
+        "events_per_second": round(len(events) / total, 1),
         "stages_ms": {k: round(v * 1000, 1) for k, v in timings.items()}}))
 """
 
@@ -564,8 +575,26 @@ def main() -> None:
 
     print("profiling the pipeline stages ...", flush=True)
     try:
+        # The benchmark's own Alertmanager traffic (8 alert names per host, new and 90 %
+        # duplicates) beside the synthetic generic events (a distinct host per alert).
+        bodies = {
+            str(dup): json.dumps(
+                alertmanager_batch(
+                    build_case(f"profile-{dup}", f"pf{int(dup * 10)}", 1, args.profile_events, dup)[
+                        "requests"
+                    ][0]
+                )
+            )
+            for dup in (0.0, 0.9)
+        }
+        (var / "profile-alertmanager.json").write_text(json.dumps(bodies))
         profile_out = opsdesk(
-            env, "shell", "-c", PROFILE.replace("__N__", str(args.profile_events))
+            env,
+            "shell",
+            "-c",
+            PROFILE.replace("__N__", str(args.profile_events)).replace(
+                "__AM__", repr(str(var / "profile-alertmanager.json"))
+            ),
         )
         results["profile"] = [
             json.loads(line) for line in profile_out.splitlines() if line.startswith("{")
@@ -740,17 +769,19 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     )
     lines += ["", "## Pipeline profile (one batch, in one transaction, rolled back)", ""]
     lines.append(
-        "| duplicates | events | total s | events/s | "
+        "| data | duplicates | events | total s | events/s | "
         + " | ".join(
             f"{s} ms" for s in (results["profile"][0]["stages_ms"] if results["profile"] else {})
         )
         + " |"
     )
     if results["profile"]:
-        lines.append("|---:|---:|---:|---:|" + "---:|" * len(results["profile"][0]["stages_ms"]))
+        lines.append(
+            "|---|---:|---:|---:|---:|" + "---:|" * len(results["profile"][0]["stages_ms"])
+        )
         for p in results["profile"]:
             lines.append(
-                f"| {int(p['dup'] * 100)} % | {p['events']} | {p['total_s']} | {p['events_per_second']} | "
+                f"| {p.get('data', 'generic')} | {int(p['dup'] * 100)} % | {p['events']} | {p['total_s']} | {p['events_per_second']} | "
                 + " | ".join(str(v) for v in p["stages_ms"].values())
                 + " |"
             )
