@@ -12,6 +12,7 @@ Similarity of two templates (0-1): the better of
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -83,11 +84,15 @@ def mine(organization_id: int, text: str) -> str:
     return str(result.get("template_mined") or text)
 
 
-def tokens(text: str) -> list[str]:
-    return [t for t in _SPLIT.split(text.lower()) if t]
+@functools.lru_cache(maxsize=65_536)
+def tokens(text: str) -> tuple[str, ...]:
+    return tuple(t for t in _SPLIT.split(text.lower()) if t)
 
 
+@functools.lru_cache(maxsize=262_144)
 def similarity(a: str, b: str) -> float:
+    """Templates recur across a batch and across groups: the tokens and the score of a pair
+    are computed once (cached)."""
     ta, tb = tokens(a), tokens(b)
     if not ta or not tb:
         return 0.0
