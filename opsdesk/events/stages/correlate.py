@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from django.db import connection, transaction
 
 from opsdesk.core.models import NUMBER_DIGITS, NumberSequence
@@ -49,6 +50,7 @@ from opsdesk.events.correlation.timekeys import key_of
 from opsdesk.events.correlation.topology import Neighbourhood, services_above
 from opsdesk.events.models import Alert, AlertEvent, AlertGroup, CorrelationDecision
 from opsdesk.events.pipeline import Batch, stage
+from opsdesk.events.stages.dedup import bulk_set
 
 SCRATCH_HOOD = "correlation.neighbourhood"
 #: Groups that gained alerts in this batch (root_cause re-ranks only those).
@@ -404,20 +406,11 @@ def correlate(batch: Batch) -> None:
             alert = pending[alert_id]
             alert.group = cand.group
             changed.append(alert)
-        alerts, history = Alert._meta.db_table, AlertEvent._meta.db_table
-        _executemany(
-            f"UPDATE {_q(alerts)} SET {_q('group_id')} = %s, {_q('template')} = %s "  # noqa: S608 - names from the models
-            f"WHERE {_q('id')} = %s",
-            [(a.group.pk, a.template, a.pk) for a in changed],
-        )
+        bulk_set(Alert, changed, ["group", "template"])
         for decision in decisions:
             decision.group = decision._candidate.group  # type: ignore[attr-defined]
         CorrelationDecision.objects.bulk_create(decisions, batch_size=500)
-        _executemany(
-            f"UPDATE {_q(history)} SET {_q('group_id')} = %s "  # noqa: S608 - names from the models
-            f"WHERE {_q('alert_id')} = %s AND {_q('group_id')} IS NULL",
-            [(cand.group.pk, alert_id) for alert_id, cand in assigned.items()],
-        )
+        _history_to_groups([(alert_id, cand.group.pk) for alert_id, cand in assigned.items()])
         touched.update(c.group.pk for c in assigned.values())
 
     if touched:
@@ -432,12 +425,27 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _executemany(sql: str, rows: list[tuple]) -> None:
-    """One prepared statement for many rows: Django's bulk_update builds a CASE per row,
-    which costs more than the whole correlation of a large batch."""
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
+def _history_to_groups(pairs: list[tuple[int, int]]) -> None:
+    """The batch's history rows of each newly grouped alert join its group: one statement
+    (PostgreSQL: ``UPDATE ... FROM json_to_recordset``; elsewhere a prepared statement run
+    for all pairs)."""
+    if not pairs:
+        return
+    history = _q(AlertEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {history} SET group_id = v.g "  # noqa: S608 - names from the models
+                "FROM json_to_recordset(%s::json) AS v(a bigint, g bigint) "
+                f"WHERE {history}.alert_id = v.a AND {history}.group_id IS NULL",
+                [orjson.dumps([{"a": a, "g": g} for a, g in pairs]).decode()],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {history} SET group_id = %s "  # noqa: S608 - names from the models
+                "WHERE alert_id = %s AND group_id IS NULL",
+                [(g, a) for a, g in pairs],
+            )
 
 
 def _refresh(batch: Batch, touched: set[int], known: dict[int, Candidate], grown: set[int]) -> None:
