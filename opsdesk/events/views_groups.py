@@ -188,11 +188,6 @@ def _candidates(group: AlertGroup) -> list[dict[str, Any]]:
     return out
 
 
-def silence_link(alert: Alert) -> str:
-    """The silence form prefilled from the alert's labels."""
-    return reverse("events-silence-new") + f"?alert={alert.pk}"
-
-
 @login_required
 def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     org, group = group_in_page(request, group_id)
