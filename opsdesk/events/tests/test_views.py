@@ -490,3 +490,29 @@ def test_the_main_navigation_links_the_event_pages(client, scene):
     assert 'href="/events/integrations/"' not in html  # managers and admins only
     login(client, scene["cast"].manager)
     assert 'href="/events/integrations/"' in client.get("/events/alerts/").content.decode()
+
+
+def test_list_and_group_pages_do_not_query_per_row(cast, client):
+    """The list's and the group page's query counts do not grow with groups, alerts,
+    decisions or history rows (no N+1)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cis = topology(cast.org_a)
+    login(client, cast.agent)
+    first = make_group(cast.org_a, "first", service=cis["banking"])
+    make_alert(cast.org_a, first, "a", ci=cis["app"])
+
+    def count(url: str) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    small_list, small_page = count("/events/"), count(f"/events/groups/{first.pk}/")
+    for n in range(12):
+        other = make_group(cast.org_a, f"group {n}", service=cis["email"])
+        make_alert(cast.org_a, other, f"alert {n}", ci=cis["mail_srv"])
+        for ci in ("app_srv", "db", "db_srv"):
+            make_alert(cast.org_a, first, f"{ci} {n}", ci=cis[ci])
+    assert count("/events/") <= small_list + 1
+    assert count(f"/events/groups/{first.pk}/") <= small_page + 1
