@@ -14,10 +14,9 @@ from opsdesk.events.integrations import create_integration
 from opsdesk.events.models import CorrelationSettings, EventIntegration
 from opsdesk.events.normal import NormalisedEvent
 
-#: The real sample payloads (never edit them): shared/data/payloads/<source>/.
-PAYLOADS = Path(__file__).resolve().parents[4] / "shared" / "data" / "payloads"
-if not PAYLOADS.is_dir():  # a checkout elsewhere: the brief's layout beside the project
-    PAYLOADS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "payloads"
+#: The real sample payloads, copied unchanged from the brief's shared/data/payloads (see
+#: fixtures/payloads/README.md for where each comes from): the suite runs from any checkout.
+PAYLOADS = Path(__file__).resolve().parent / "fixtures" / "payloads"
 
 
 def payload(path: str) -> bytes:
