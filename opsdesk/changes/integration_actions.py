@@ -101,23 +101,23 @@ def create_integration(
 
 
 @transaction.atomic
-def rotate_token(*, acting_user: Any, integration: DeploymentIntegration) -> str:
-    """A new token for the integration (the old one stops working at once); shown once."""
-    require(acting_user, DeploymentIntegration, Action.CHANGE, integration.organization_id)
-    raw, prefix, digest = new_token()
+def rotate_token(*, acting_user: Any, integration: Any, prefix: str = TOKEN_PREFIX) -> str:
+    """A new token for the integration (the old one stops working at once); shown once.
+    Also serves event integrations (same token columns, their own ``prefix``)."""
+    require(acting_user, type(integration), Action.CHANGE, integration.organization_id)
+    raw, shown, digest = new_token(prefix)
     with acting_as(acting_user):
         integration.token_hash = digest
-        integration.token_prefix = prefix
+        integration.token_prefix = shown
         save_validated(integration)
     return raw
 
 
 @transaction.atomic
-def set_active(
-    *, acting_user: Any, integration: DeploymentIntegration, active: bool
-) -> DeploymentIntegration:
-    """Disable (or enable again) an integration: a disabled one's requests get 401."""
-    require(acting_user, DeploymentIntegration, Action.CHANGE, integration.organization_id)
+def set_active(*, acting_user: Any, integration: Any, active: bool) -> Any:
+    """Disable (or enable again) an integration, deployment or event: a disabled one's
+    requests are refused."""
+    require(acting_user, type(integration), Action.CHANGE, integration.organization_id)
     if integration.is_active != active:
         with acting_as(acting_user):
             integration.is_active = active

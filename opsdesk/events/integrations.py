@@ -20,8 +20,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from opsdesk.accounts.models import hash_token
-from opsdesk.changes.integration_actions import check_default_service, token_from
+from opsdesk.changes.integration_actions import check_default_service, set_active, token_from
 from opsdesk.changes.integration_actions import new_token as deployment_token
+from opsdesk.changes.integration_actions import rotate_token as deployment_rotate
 from opsdesk.cmdb.models import ConfigurationItem
 from opsdesk.core.actions import require, save_validated
 from opsdesk.core.context import acting_as
@@ -36,7 +37,7 @@ SIGNATURE_HEADER = "x-opsdesk-signature-256"
 #: Sources that prove themselves another way than our HMAC header.
 SELF_SIGNED = frozenset({Source.CLOUDWATCH})
 
-__all__ = ["create_integration", "find_integration", "rotate_token", "token_from"]
+__all__ = ["create_integration", "find_integration", "rotate_token", "set_active", "token_from"]
 
 
 def new_token() -> tuple[str, str, str]:
@@ -87,23 +88,9 @@ def create_integration(
     return integration, raw, secret
 
 
-@transaction.atomic
 def rotate_token(*, acting_user: Any, integration: EventIntegration) -> str:
-    require(acting_user, EventIntegration, Action.CHANGE, integration.organization_id)
-    raw, prefix, digest = new_token()
-    with acting_as(acting_user):
-        integration.token_hash = digest
-        integration.token_prefix = prefix
-        save_validated(integration)
-    return raw
-
-
-@transaction.atomic
-def set_active(*, acting_user: Any, integration: EventIntegration, active: bool) -> None:
-    require(acting_user, EventIntegration, Action.CHANGE, integration.organization_id)
-    with acting_as(acting_user):
-        integration.is_active = active
-        save_validated(integration)
+    """A new ``opsev_`` token (the old one stops working at once); shown once."""
+    return deployment_rotate(acting_user=acting_user, integration=integration, prefix=TOKEN_PREFIX)
 
 
 def find_integration(token: str) -> EventIntegration | None:
