@@ -372,6 +372,9 @@ class Runbook(TenantOwned, ChangeLogged):
     #: http: {"url", "method", "headers", "body"}; command: {"command": [...]};
     #: standard_change: {"template_id": N}
     action = models.JSONField(default=dict, blank=True)
+    #: The credentials of an http action's headers by header name (the action shows them
+    #: masked); redacted in the audit, never returned by the API or the pages.
+    secret_headers = models.JSONField(default=dict, blank=True)
     dry_run = models.BooleanField(default=True)
     requires_approval = models.BooleanField(default=False)
     max_runs_per_ci_per_hour = models.PositiveSmallIntegerField(default=3)
@@ -382,6 +385,7 @@ class Runbook(TenantOwned, ChangeLogged):
 
     objects = ChangeLoggedQuerySet.as_manager()
     role_actions: ClassVar[dict[str, frozenset[str]]] = EVENT_CONFIG_ROLE_ACTIONS
+    audit_redact: ClassVar[frozenset[str]] = frozenset({"secret_headers"})
 
     class Meta:
         ordering = ["name"]
@@ -391,6 +395,12 @@ class Runbook(TenantOwned, ChangeLogged):
 
     def __str__(self) -> str:
         return self.name
+
+    def sent_action(self) -> dict[str, Any]:
+        """The action with its credentials, for running it (never for showing it)."""
+        from opsdesk.events.runbook_exec import with_secrets
+
+        return with_secrets(self.action, self.secret_headers or {})
 
 
 class RunbookRun(TenantOwned, ChangeLogged):

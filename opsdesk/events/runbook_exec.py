@@ -262,14 +262,58 @@ def http_request(action: dict[str, Any], context: Mapping[str, Any]) -> dict[str
     }
 
 
+#: What a header holding a credential is named like; such values are kept apart from the
+#: runbook's action (in `Runbook.secret_headers`, redacted in the audit) and never shown.
+SECRET_HEADER_WORDS = ("authorization", "token", "key", "secret", "password", "cookie")
+#: What is shown (and may be sent back unchanged) in place of a credential.
+MASK = "********"
+
+
+def is_secret_header(name: str) -> bool:
+    low = name.lower()
+    return any(word in low for word in SECRET_HEADER_WORDS)
+
+
 def redacted(request: dict[str, Any]) -> dict[str, Any]:
     """The request as stored on the run: credentials in headers are not kept."""
-    secret = ("authorization", "token", "key", "secret", "password", "cookie")
     headers = {
-        k: ("********" if any(s in k.lower() for s in secret) else v)
-        for k, v in (request.get("headers") or {}).items()
+        k: (MASK if is_secret_header(k) else v) for k, v in (request.get("headers") or {}).items()
     }
     return {**request, "headers": headers}
+
+
+def split_secrets(
+    action: dict[str, Any], kept: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """Move the credentials out of an http action's headers: returns the action with each
+    credential masked, the credentials by header name, and problems by field. A masked value
+    sent back (a form or an API client returning what it read) keeps the credential in
+    ``kept``; a header left out is dropped with its credential."""
+    headers = action.get("headers")
+    if not isinstance(headers, dict):
+        return action, {}, {}
+    shown: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not is_secret_header(name):
+            shown[name] = value
+            continue
+        if value == MASK:
+            if name not in kept:
+                return action, {}, {"action.headers": f"Give the value of {name}."}
+            secrets[name] = kept[name]
+        else:
+            secrets[name] = value
+        shown[name] = MASK
+    return {**action, "headers": shown}, secrets, {}
+
+
+def with_secrets(action: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """The http action as it is sent: masked headers carry their credentials again."""
+    headers = action.get("headers")
+    if not headers or not secrets:
+        return action
+    return {**action, "headers": {k: secrets.get(k, v) for k, v in headers.items()}}
 
 
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):

@@ -49,7 +49,7 @@ def execute_run(run_id: int, *, now: datetime | None = None) -> str:
     ctx = context_for(run, alert)
     change = None
     if runbook.action_kind == RunbookActionKind.HTTP:
-        outcome = ex.run_http(ex.http_request(runbook.action, ctx))
+        outcome = ex.run_http(ex.http_request(runbook.sent_action(), ctx))
     elif runbook.action_kind == RunbookActionKind.COMMAND:
         outcome = ex.run_command(ex.command_request(runbook.action, ctx), ctx)
     else:

@@ -208,10 +208,17 @@ def _check(runbook: Runbook) -> None:
         errors["action"] = "An object; its keys depend on action_kind."
     elif runbook.action_kind == RunbookActionKind.HTTP:
         errors.update(ex.http_problems(action))
+        if not errors:
+            runbook.action, runbook.secret_headers, problems = ex.split_secrets(
+                action, runbook.secret_headers or {}
+            )
+            errors.update(problems)
     elif runbook.action_kind == RunbookActionKind.COMMAND:
         errors.update(ex.command_problems(action))
     else:
         errors.update(_template_problems(runbook.organization_id, action))
+    if runbook.action_kind != RunbookActionKind.HTTP:
+        runbook.secret_headers = {}
     for name, low, high in (
         ("max_runs_per_ci_per_hour", 1, 100),
         ("max_blast_radius", 1, 100_000),
@@ -366,7 +373,7 @@ def planned_request(run: RunbookRun, alert: Alert | None = None) -> dict[str, An
     runbook = run.runbook
     ctx = context_for(run, alert if alert is not None else target_alert(run))
     if runbook.action_kind == RunbookActionKind.HTTP:
-        return ex.redacted(ex.http_request(runbook.action, ctx))
+        return ex.redacted(ex.http_request(runbook.sent_action(), ctx))
     if runbook.action_kind == RunbookActionKind.COMMAND:
         return ex.command_request(runbook.action, ctx)
     return {"template_id": runbook.action.get("template_id"), "ci": ctx["ci"]}

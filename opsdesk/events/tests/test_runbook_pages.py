@@ -66,14 +66,24 @@ def test_a_manager_writes_a_runbook_in_the_editor(client, cast):  # type: ignore
     assert book.action == {
         "url": "https://awx.example/api/v2/job_templates/12/launch/",
         "method": "POST",
-        "headers": {"Authorization": "Bearer abc"},
+        "headers": {"Authorization": "********"},
         "body": {"limit": "{ci}", "extra_vars": {"incident": "{incident}"}},
     }
+    assert book.secret_headers == {"Authorization": "Bearer abc"}
     assert book.dry_run and book.max_runs_per_ci_per_hour == 2
     page = client.get("/events/runbooks/").content.decode()
     assert "Restart web via AWX" in page and "title contains “nginx”" in page
     edit = client.get(f"/events/runbooks/{book.pk}/edit/")
     assert edit.status_code == 200 and "host.name=~web-.*" in edit.content.decode()
+    # The editor shows the credential masked; saving the form as shown keeps it.
+    assert "Bearer abc" not in edit.content.decode()
+    assert "Authorization: ********" in edit.content.decode()
+    r = client.post(
+        f"/events/runbooks/{book.pk}/edit/", {**FORM, "headers": "Authorization: ********"}
+    )
+    assert r.status_code == 302
+    book.refresh_from_db()
+    assert book.secret_headers == {"Authorization": "Bearer abc"}
     r = client.post(
         f"/events/runbooks/{book.pk}/edit/",
         {**FORM, "action_kind": "command", "command": "/bin/echo\n{ci}"},
