@@ -212,6 +212,9 @@ NATS_URL = env_str("NATS_URL", "nats://127.0.0.1:4222")
 #: and the time limits of their HTTP calls and commands, in seconds.
 EVENTS_RUNBOOK_COMMANDS = env_list("EVENTS_RUNBOOK_COMMANDS", [])
 EVENTS_RUNBOOK_HTTP_TIMEOUT = env_int("EVENTS_RUNBOOK_HTTP_TIMEOUT", 10)
+# CIDRs a runbook's HTTP call may never reach; empty = the default (instance metadata,
+# link-local), see opsdesk.events.runbook_exec.DEFAULT_HTTP_DENY.
+EVENTS_RUNBOOK_HTTP_DENY = env_list("EVENTS_RUNBOOK_HTTP_DENY", [])
 EVENTS_RUNBOOK_COMMAND_TIMEOUT = env_int("EVENTS_RUNBOOK_COMMAND_TIMEOUT", 60)
 
 # --- API ------------------------------------------------------------------------------------

@@ -13,8 +13,11 @@ Executors never raise for the remote side's failures: they return an `Outcome` w
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import re
+import socket
 import string
 import subprocess
 import urllib.error
@@ -59,6 +62,33 @@ def http_timeout() -> int:
 
 def command_timeout() -> int:
     return int(getattr(settings, "EVENTS_RUNBOOK_COMMAND_TIMEOUT", 60))
+
+
+#: Networks a runbook's HTTP call may never reach, whatever its host resolves to: the cloud
+#: instance-metadata services (169.254.169.254, fd00:ec2::254, Alibaba's 100.100.100.200),
+#: link-local and "this network". Loopback and private networks stay allowed: AWX, Resolve or
+#: Azure Automation's hybrid workers usually sit on them.
+DEFAULT_HTTP_DENY = (
+    "169.254.0.0/16",
+    "fe80::/10",
+    "fd00:ec2::254/128",
+    "100.100.100.200/32",
+    "0.0.0.0/8",
+    "::/128",
+)
+
+
+def denied_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """``EVENTS_RUNBOOK_HTTP_DENY`` (CIDRs), by default `DEFAULT_HTTP_DENY`."""
+    cidrs = getattr(settings, "EVENTS_RUNBOOK_HTTP_DENY", None) or DEFAULT_HTTP_DENY
+    return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+
+
+def denied_address(ip: str) -> bool:
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in denied_networks() if net.version == addr.version)
 
 
 def allowed_commands() -> list[str]:
@@ -179,6 +209,11 @@ def http_problems(action: dict[str, Any]) -> dict[str, str]:
             errors["action.url"] = problem
         elif "{" in parsed.netloc or "{" in parsed.scheme:
             errors["action.url"] = "The scheme and host cannot contain placeholders."
+        elif _literal_denied(parsed.hostname or ""):
+            errors["action.url"] = (
+                f"{parsed.hostname} is in a network runbooks may not call "
+                "(instance metadata, link-local; EVENTS_RUNBOOK_HTTP_DENY)."
+            )
     method = action.get("method", "POST")
     if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
         errors["action.method"] = f"One of: {', '.join(HTTP_METHODS)}."
@@ -327,7 +362,64 @@ class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+def _literal_denied(host: str) -> bool:
+    try:
+        return denied_address(host)
+    except ValueError:
+        return False  # a name: checked against what it resolves to when the call is made
+
+
+def _guarded_connection(
+    address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT, source: Any = None
+) -> socket.socket:
+    """`socket.create_connection` that refuses denied addresses, checking the very address it
+    connects to (so neither a name resolving there, a redirect nor DNS rebinding gets in)."""
+    host, port = address
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        if denied_address(str(sockaddr[0])):
+            error = OSError(
+                f"{host} is {sockaddr[0]}, in a network runbooks may not call "
+                "(EVENTS_RUNBOOK_HTTP_DENY)"
+            )
+            continue
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source:
+                sock.bind(source)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError(f"{host} has no address")
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_GuardedHTTPConnection, req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects, _GuardedHTTPHandler, _GuardedHTTPSHandler)
 
 
 def run_http(request: dict[str, Any]) -> Outcome:

@@ -517,3 +517,26 @@ def test_a_deactivated_runbook_cannot_be_approved(cast):  # type: ignore[no-unty
         runbooks.approve_run(acting_user=cast.manager, run=run)
     assert exc.value.field == "is_active"
     runbooks.reject_run(acting_user=cast.manager, run=run)  # it can still be cleared away
+
+
+def test_instance_metadata_and_link_local_are_refused_however_reached(cast, settings):  # type: ignore[no-untyped-def]
+    org = cast.org_a
+    with pytest.raises(FieldError) as exc:
+        runbook(cast.manager, org, action={"url": "http://169.254.169.254/latest/meta-data/"})
+    assert "may not call" in exc.value.errors["action.url"]
+    with hook_server() as hook:
+        # A redirect from an allowed host to the metadata service is refused before connecting.
+        hook.redirects = {"/meta": "http://169.254.169.254/latest/meta-data/iam/"}
+        runbook(cast.manager, org, name="meta", action={"url": hook.url + "/meta"})
+        (run,) = runbooks.consider(alert_group(org, [ci(org, "web-01")]))
+        assert runbook_runs.execute_run(run.pk) == RunState.FAILED
+        run.refresh_from_db()
+        assert "169.254.169.254" in run.response["error"] and "may not call" in run.reason
+        # A name resolving into a denied network (here loopback, denied by the setting).
+        settings.EVENTS_RUNBOOK_HTTP_DENY = ["127.0.0.0/8", "::1/128"]
+        port = hook.url.rsplit(":", 1)[1]
+        runbook(cast.manager, org, name="named", action={"url": f"http://localhost:{port}/x"})
+        runs = runbooks.consider(alert_group(org, [ci(org, "web-02")]))
+        (run,) = [r for r in runs if r.runbook.name == "named"]
+        assert runbook_runs.execute_run(run.pk) == RunState.FAILED
+        assert [r.path for r in hook.received] == ["/meta"]
