@@ -143,6 +143,7 @@ def test_an_agents_day(live_server, transactional_db, chromium):  # type: ignore
     p1 = made[0]
     expect(page).to_have_url(re.compile(rf"/desk/incidents/{p1.pk}/$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text("Core banking database slow")
+    page.wait_for_load_state()  # the deferred scripts (the shortcuts among them) have run
 
     # Take it (a = assign to me), start it.
     page.locator("body").press("a")

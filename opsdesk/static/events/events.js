@@ -25,77 +25,35 @@
     }
   });
 
-  // --- the topology graph ------------------------------------------------------------------
-  var TIER_COLOURS = { 1: "#b42318", 2: "#dc6803", 3: "#2e90fa", 4: "#667085" };
-  var STYLE = [
-    {
-      selector: "node",
-      style: {
-        label: "data(label)",
-        "font-size": 10,
-        "font-family": "system-ui, sans-serif",
-        color: "#1b1f26",
-        "text-valign": "bottom",
-        "text-margin-y": 4,
-        "text-wrap": "ellipsis",
-        "text-max-width": 170,
-        "text-background-color": "#ffffff",
-        "text-background-opacity": 0.85,
-        "text-background-padding": 1,
-        width: 18,
-        height: 18,
-        "background-color": "#f2f4f7",
-        "border-width": 1,
-        "border-color": "#98a2b3",
+  // --- the topology graph (drawn with opsdesk/js/topology.js) --------------------------------
+  // Only the group page loads topology.js (and cytoscape): look it up when drawing.
+  function graphStyle(T) {
+    return T.style({
+      node: { "text-max-width": 170, "background-color": "#f2f4f7" },
+      roles: [
+        { selector: "node.alerting", style: { "background-color": "#fee4e2", "border-color": "#f04438", "border-width": 2 } },
+        { selector: "node.candidate", style: { "background-color": "#fec84b", "border-color": "#b54708", "border-width": 2 } },
+      ],
+      focus: {
+        selector: "node.cause",
+        style: {
+          "background-color": "#d92d20",
+          "border-color": "#7a271a",
+          "border-width": 4,
+          width: 34,
+          height: 34,
+          "font-weight": 700,
+          "font-size": 12,
+        },
       },
-    },
-    { selector: "node.alerting", style: { "background-color": "#fee4e2", "border-color": "#f04438", "border-width": 2 } },
-    { selector: "node.candidate", style: { "background-color": "#fec84b", "border-color": "#b54708", "border-width": 2 } },
-    {
-      selector: "node.service",
-      style: { shape: "round-rectangle", width: 30, height: 22, "background-color": "data(colour)", "border-color": "#1b1f26", "font-weight": 600 },
-    },
-    {
-      selector: "node.cause",
-      style: {
-        "background-color": "#d92d20",
-        "border-color": "#7a271a",
-        "border-width": 4,
-        width: 34,
-        height: 34,
-        "font-weight": 700,
-        "font-size": 12,
-      },
-    },
-    {
-      selector: "edge",
-      style: {
-        width: 1.2,
-        "line-color": "#98a2b3",
-        "target-arrow-color": "#98a2b3",
-        "target-arrow-shape": "triangle",
-        "arrow-scale": 0.8,
-        "curve-style": "bezier",
-        label: "data(label)",
-        "font-size": 8,
-        color: "#667085",
-        "text-rotation": "autorotate",
-        "text-background-color": "#ffffff",
-        "text-background-opacity": 0.8,
-      },
-    },
-    { selector: "node.hover", style: { "overlay-opacity": 0.12, "overlay-color": "#2557d6" } },
-  ];
+    });
+  }
 
-  function elements(data) {
+  function elements(T, data) {
     var seen = {};
     var out = [];
     (data.nodes || []).forEach(function (n) {
       seen[n.id] = true;
-      var classes = [n.role];
-      if (n.is_service) {
-        classes.push("service");
-      }
       var label = n.name;
       if (n.rank) {
         label = "#" + n.rank + " " + label;
@@ -105,89 +63,35 @@
       }
       out.push({
         group: "nodes",
-        data: {
-          id: String(n.id),
-          label: label,
-          url: n.url,
-          colour: n.is_service ? TIER_COLOURS[n.criticality] || "#98a2b3" : "#f2f4f7",
-        },
-        classes: classes.join(" "),
+        data: { id: String(n.id), label: label, url: n.url, colour: T.serviceColour(n) },
+        classes: n.is_service ? n.role + " service" : n.role,
       });
     });
-    var edgeSeen = {};
-    (data.edges || []).forEach(function (e) {
-      var id = e.source + "-" + e.type + "-" + e.target;
-      if (edgeSeen[id] || !seen[e.source] || !seen[e.target]) {
-        return;
-      }
-      edgeSeen[id] = true;
-      out.push({
-        group: "edges",
-        data: { id: id, source: String(e.source), target: String(e.target), label: e.type.replace(/_/g, " ") },
-      });
-    });
-    return out;
+    return out.concat(T.edgeElements(data.edges, seen));
   }
 
   function drawGraph(container) {
+    var T = window.OpsdeskTopology;
     var status = document.getElementById("ev-graph-status");
-    container.setAttribute("aria-busy", "true");
-    fetch(container.getAttribute("data-graph-url"), { headers: { Accept: "application/json" }, credentials: "same-origin" })
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("HTTP " + response.status);
+    T.load(container, container.getAttribute("data-graph-url"), status, function (data) {
+      container.setAttribute("data-node-count", String(data.nodes.length));
+      if (!data.nodes.length) {
+        status.textContent = "None of this group's alerts is bound to a CI, so there is no topology to draw.";
+        return;
+      }
+      var cy = T.mount(container, elements(T, data), graphStyle(T), 1.2, function (node) {
+        if (node.data("url")) {
+          window.location.href = node.data("url");
         }
-        return response.json();
-      })
-      .then(function (data) {
-        var els = elements(data);
-        container.setAttribute("aria-busy", "false");
-        container.setAttribute("data-node-count", String(data.nodes.length));
-        if (!data.nodes.length) {
-          status.textContent = "None of this group's alerts is bound to a CI, so there is no topology to draw.";
-          return;
-        }
-        var cy = window.cytoscape({
-          container: container,
-          elements: els,
-          style: STYLE,
-          layout: { name: "breadthfirst", directed: true, spacingFactor: 1.2, padding: 28, avoidOverlap: true, animate: false },
-          minZoom: 0.2,
-          maxZoom: 2.5,
-          wheelSensitivity: 0.3,
-          boxSelectionEnabled: false,
-        });
-        if (cy.zoom() > 1.4) {
-          cy.zoom(1.4);
-          cy.center();
-        }
-        cy.on("tap", "node", function (event) {
-          var url = event.target.data("url");
-          if (url) {
-            window.location.href = url;
-          }
-        });
-        cy.on("mouseover", "node", function (event) {
-          event.target.addClass("hover");
-          container.classList.add("is-pointing");
-        });
-        cy.on("mouseout", "node", function (event) {
-          event.target.removeClass("hover");
-          container.classList.remove("is-pointing");
-        });
-        container._cy = cy;
-        var cause = data.nodes.filter(function (n) {
-          return n.role === "cause";
-        })[0];
-        status.textContent =
-          data.nodes.length + " CIs and " + cy.edges().length + " relationships" +
-          (cause ? "; suspected cause: " + cause.name + "." : "; no root cause ranked yet.") +
-          (data.truncated ? " The graph was cut at its size limit." : "");
-      })
-      .catch(function (error) {
-        container.setAttribute("aria-busy", "false");
-        status.textContent = "The graph could not be loaded (" + error.message + ").";
       });
+      var cause = data.nodes.filter(function (n) {
+        return n.role === "cause";
+      })[0];
+      status.textContent =
+        data.nodes.length + " CIs and " + cy.edges().length + " relationships" +
+        (cause ? "; suspected cause: " + cause.name + "." : "; no root cause ranked yet.") +
+        (data.truncated ? " The graph was cut at its size limit." : "");
+    });
   }
 
   // --- silence form: another matcher row ---------------------------------------------------
@@ -217,7 +121,7 @@
 
   function init() {
     var graph = document.getElementById("ev-graph");
-    if (graph && window.cytoscape) {
+    if (graph && window.cytoscape && window.OpsdeskTopology) {
       drawGraph(graph);
     }
   }
