@@ -42,6 +42,7 @@ import sys
 import threading
 import time
 import zlib
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -179,59 +180,201 @@ def build_case(name: str, prefix: str, requests: int, per_request: int, dup: flo
 # --- driving ---------------------------------------------------------------------------------
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection on a raw socket: the client's own cost per request
+    is a send and a receive (http.client and threads cost as much CPU as a lean server
+    request on these 2 cores, which the client would take from the server under test)."""
+
+    def __init__(self, port: int, timeout: float) -> None:
+        self.port, self.timeout = port, timeout
+        self.sock: socket.socket | None = None
+        self.buf = b""
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+        self.sock, self.buf = None, b""
+
+    def _recv(self) -> None:
+        assert self.sock is not None
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buf += chunk
+
+    def _take(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self._recv()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            self._recv()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def exchange(self, request: bytes) -> tuple[int, bytes]:
+        if self.sock is None:
+            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(request)
+        while b"\r\n\r\n" not in self.buf:
+            self._recv()
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])
+        }
+        if "content-length" in headers:
+            body = self._take(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while size := int(self._line().split(b";")[0], 16):
+                parts.append(self._take(size))
+                self._take(2)
+            while self._line():  # trailers, up to the empty line
+                pass
+            body = b"".join(parts)
+        else:  # the body runs to the end of the connection
+            try:
+                while True:
+                    self._recv()
+            except ConnectionError:
+                body, self.buf = self.buf, b""
+            self.close()
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, body
+
+
+def raw_request(port: int, path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def _client(
+    port: int,
+    requests: list[bytes],
+    threads: int,
+    counter: Any,
+    started: float,
+    wall0: float,
+    pace_per_second: float | None,
+    out: Any,
+) -> None:
+    """One client process: ``threads`` connections taking the next request from ``counter``."""
+    rows: list[tuple[int, float, float, int, bytes]] = []
+
+    def loop() -> None:
+        conn = Connection(port, timeout=300)
+        while True:
+            with counter.get_lock():
+                i = counter.value
+                counter.value += 1
+            if i >= len(requests):
+                break
+            if pace_per_second:
+                delay = started + i / pace_per_second - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            sent = time.monotonic()
+            try:
+                status, data = conn.exchange(requests[i])
+            except OSError as exc:
+                conn.close()
+                status, data = 0, f"{type(exc).__name__}: {exc}".encode()
+            rows.append((i, wall0 + sent - started, time.monotonic() - sent, status, data[:500]))
+        conn.close()
+
+    pool = [threading.Thread(target=loop) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    cpu = time.process_time()
+    out.send((rows, cpu))
+    out.close()
+
+
 def drive(
     port: int,
     requests: list[tuple[str, bytes, dict[str, str]]],
     concurrency: int,
     pace_per_second: float | None = None,
+    processes: int = 2,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
-    """Send the requests with ``concurrency`` keep-alive clients; per request: send time
-    (wall clock), latency, status, answer."""
+    """Send the requests over ``concurrency`` keep-alive connections spread over
+    ``processes`` client processes (so the client is not held to one core by its GIL); per
+    request: send time (wall clock), latency, status, answer. Also the CPU time the clients
+    and the server (``server_pid`` and its workers) spent."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    raw = [raw_request(port, path, body, headers) for path, body, headers in requests]
+    counter = ctx.Value("l", 0)
+    processes = max(1, min(processes, concurrency))
+    server_cpu0 = tree_cpu(server_pid) if server_pid else 0.0
+    started, wall0 = time.monotonic(), time.time()
+    pipes, children = [], []
+    for p in range(processes):
+        threads = concurrency // processes + (1 if p < concurrency % processes else 0)
+        mine, theirs = ctx.Pipe(duplex=False)
+        child = ctx.Process(
+            target=_client,
+            args=(port, raw, threads, counter, started, wall0, pace_per_second, theirs),
+        )
+        child.start()
+        theirs.close()
+        pipes.append(mine)
+        children.append(child)
     out: list[dict[str, Any]] = [{} for _ in requests]
-    index = iter(range(len(requests)))
-    lock = threading.Lock()
-    started = time.perf_counter()
-    wall0 = time.time()
+    client_cpu, last = 0.0, wall0
+    for mine in pipes:
+        rows, cpu = mine.recv()
+        client_cpu += cpu
+        for i, sent, latency, status, answer in rows:
+            out[i] = {"sent": sent, "latency": latency, "status": status, "answer": answer}
+            last = max(last, sent + latency)
+    for child in children:
+        child.join()
+    return {
+        "results": out,
+        "seconds": last - wall0,
+        "wall_start": wall0,
+        "client_cpu": client_cpu,
+        "server_cpu": (tree_cpu(server_pid) - server_cpu0) if server_pid else None,
+    }
 
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        while True:
-            with lock:
-                i = next(index, None)
-            if i is None:
-                break
-            if pace_per_second:
-                due = started + i / pace_per_second
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-            path, body, headers = requests[i]
-            sent_wall = wall0 + (time.perf_counter() - started)
-            t0 = time.perf_counter()
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process and its descendants so far (with its reaped children): a
+    server's own cost, apart from the other work sharing the machine."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
             try:
-                conn.request("POST", path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                status = resp.status
-            except OSError as exc:
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-                data, status = str(exc).encode(), 0
-            out[i] = {
-                "sent": sent_wall,
-                "latency": time.perf_counter() - t0,
-                "status": status,
-                "answer": data[:500],
-            }
-        conn.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    return {"results": out, "seconds": elapsed, "wall_start": wall0}
+                text = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            stats[int(entry)] = text.rpartition(")")[2].split()
+    children: dict[int, list[int]] = {}
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        fields = stats.get(pid)
+        if fields is None:
+            continue
+        # utime, stime, cutime, cstime: fields 14-17 of /proc/PID/stat (0-based 11-14 here).
+        total += sum(int(f) for f in fields[11:15])
+        todo += children.get(pid, [])
+    return total / ticks
 
 
 def pct(values: list[float], q: int) -> float | None:
@@ -381,6 +524,13 @@ def opsdesk_outcome(url: str, run: dict[str, Any], events: int, timeout: float) 
 def summarise(run: dict[str, Any], events: int) -> dict[str, Any]:
     ok = [r for r in run["results"] if 200 <= r.get("status", 0) < 300]
     lat = [r["latency"] for r in ok]
+    # What went wrong, by status and the start of the answer (0: no HTTP answer).
+    kinds = Counter(
+        f"{r.get('status', 0)} {r.get('answer', b'')[:120].decode('utf-8', 'replace')}"
+        for r in run["results"]
+        if r not in ok
+    )
+    n = len(run["results"])
     return {
         # The machine's 1-minute load at the end of the case: other work on the same 2 CPUs
         # (a shared development machine) slows both systems; compare rows run alike.
@@ -394,6 +544,12 @@ def summarise(run: dict[str, Any], events: int) -> dict[str, Any]:
         ),
         "stored_p50_ms": pct(lat, 50),
         "stored_p99_ms": pct(lat, 99),
+        # CPU per request: the server's own processes, and the benchmark's clients.
+        "server_cpu_ms_per_request": (
+            round(run["server_cpu"] * 1000 / n, 3) if run.get("server_cpu") is not None else None
+        ),
+        "client_cpu_ms_per_request": round(run["client_cpu"] * 1000 / n, 3),
+        "error_kinds": dict(kinds.most_common(5)),
     }
 
 
@@ -432,7 +588,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--profile-events", type=int, default=1000)
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=2,
+        help="Client processes sharing the connections (the same client for both systems).",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, both systems.")
+    parser.add_argument("--threads", type=int, default=4, help="Threads per gunicorn worker.")
     parser.add_argument("--skip-alerta", action="store_true")
+    parser.add_argument("--skip-opsdesk", action="store_true")
+    parser.add_argument(
+        "--cases",
+        default="",
+        help="Comma-separated case names to run (default: all), e.g. single-new,paced-1000.",
+    )
     parser.add_argument(
         "--report-only", action="store_true", help="Re-write the .md from the last .json."
     )
@@ -469,13 +639,22 @@ def main() -> None:
     opsdesk(env, "migrate", "--no-input")
     tokens = json.loads(opsdesk(env, "shell", "-c", SETUP).strip().splitlines()[-1])
 
+    lag = 2 * args.concurrency  # see Keys
     cases = [
-        build_case("single-new", "sn", args.singles, 1, 0.0),
-        build_case("single-dup", "sd", args.singles, 1, 0.9),
-        build_case("batch-new", "bn", args.batches, args.batch_size, 0.0),
-        build_case("batch-dup", "bd", args.batches, args.batch_size, 0.9),
+        build_case("single-new", "sn", args.singles, 1, 0.0, lag),
+        build_case("single-dup", "sd", args.singles, 1, 0.9, lag),
+        build_case("batch-new", "bn", args.batches, args.batch_size, 0.0, lag),
+        build_case("batch-dup", "bd", args.batches, args.batch_size, 0.9, lag),
     ]
     paced = build_case("paced-1000", "pc", 100, 50, 0.5)
+    wanted = set(filter(None, args.cases.split(",")))
+    if wanted:
+        cases = [c for c in cases if c["name"] in wanted]
+
+    def run_case(port: int, pid: int, requests: list, concurrency: int, pace: float | None = None):  # type: ignore[no-untyped-def]
+        return drive(
+            port, requests, concurrency, pace, processes=args.client_processes, server_pid=pid
+        )
 
     def opsdesk_requests(case: dict) -> list[tuple[str, bytes, dict[str, str]]]:
         out = []
@@ -506,103 +685,110 @@ def main() -> None:
         return out
 
     results: dict[str, Any] = {"opsdesk": {}, "alerta": {}}
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "opsdesk",
-            "serve",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--no-collectstatic",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=(var / "serve.log").open("wb"),
-    )
-    worker = None
-    try:
-        wait_until_up(port, "/api/v1/health")
-        warm = build_case("warm-up", "wu", 50, 1, 0.0)
-        drive(port, opsdesk_requests(warm), args.concurrency)
-        # Intake alone (no worker competing for the 2 CPUs): what the door takes; the
-        # inbox buffers and the worker drains it afterwards.
-        print("OpsDesk single-new, intake only ...", flush=True)
-        alone = build_case("single-new-intake-only", "si", args.singles, 1, 0.0)
-        row = summarise(drive(port, opsdesk_requests(alone), args.concurrency), alone["events"])
-        results["opsdesk"]["single-new-intake-only"] = row
-        print(f"  {row}", flush=True)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "opsdesk", "worker", "--no-scheduler"],
+    if not args.skip_opsdesk:
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "opsdesk",
+                "serve",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(args.workers),
+                "--threads",
+                str(args.threads),
+                "--timeout",
+                "300",
+                "--no-collectstatic",
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=(var / "worker.log").open("wb"),
+            stderr=(var / "serve.log").open("wb"),
         )
-        deadline = time.monotonic() + 600
-        while (
-            time.monotonic() < deadline
-            and psql(url, "SELECT count(*) FROM events_inboxentry WHERE state = 'pending'")[0][0]
-        ):
-            time.sleep(0.5)
-        for case in [*cases, paced]:
-            pace = 20.0 if case is paced else None
-            concurrency = args.concurrency if case is not paced else 8
-            print(f"OpsDesk {case['name']} ...", flush=True)
-            run = drive(port, opsdesk_requests(case), concurrency, pace)
-            row = summarise(run, case["events"])
-            row.update(opsdesk_outcome(url, run, case["events"], timeout=300))
-            results["opsdesk"][case["name"]] = row
-            print(f"  {row}", flush=True)
-        counts = psql(
-            url,
-            "SELECT (SELECT count(*) FROM events_alert), (SELECT count(*) FROM events_alertgroup),"
-            " (SELECT count(*) FROM servicedesk_incident)",
-        )[0]
-        results["opsdesk_totals"] = dict(
-            zip(("alerts", "groups", "incidents"), counts, strict=True)
-        )
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=20)
-
-    print("profiling the pipeline stages ...", flush=True)
-    try:
-        # The benchmark's own Alertmanager traffic (8 alert names per host, new and 90 %
-        # duplicates) beside the synthetic generic events (a distinct host per alert).
-        bodies = {
-            str(dup): json.dumps(
-                alertmanager_batch(
-                    build_case(f"profile-{dup}", f"pf{int(dup * 10)}", 1, args.profile_events, dup)[
-                        "requests"
-                    ][0]
-                )
+        worker = None
+        try:
+            wait_until_up(port, "/api/v1/health")
+            warm = build_case("warm-up", "wu", 50, 1, 0.0)
+            run_case(port, server.pid, opsdesk_requests(warm), args.concurrency)
+            if not wanted or "single-new-intake-only" in wanted:
+                # Intake alone (no worker competing for the 2 CPUs): what the door takes; the
+                # inbox buffers and the worker drains it afterwards.
+                print("OpsDesk single-new, intake only ...", flush=True)
+                alone = build_case("single-new-intake-only", "si", args.singles, 1, 0.0)
+                run = run_case(port, server.pid, opsdesk_requests(alone), args.concurrency)
+                row = summarise(run, alone["events"])
+                results["opsdesk"]["single-new-intake-only"] = row
+                print(f"  {row}", flush=True)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "opsdesk", "worker", "--no-scheduler"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=(var / "worker.log").open("wb"),
             )
-            for dup in (0.0, 0.9)
-        }
-        (var / "profile-alertmanager.json").write_text(json.dumps(bodies))
-        profile_out = opsdesk(
-            env,
-            "shell",
-            "-c",
-            PROFILE.replace("__N__", str(args.profile_events)).replace(
-                "__AM__", repr(str(var / "profile-alertmanager.json"))
-            ),
-        )
-        results["profile"] = [
-            json.loads(line) for line in profile_out.splitlines() if line.startswith("{")
-        ]
-    except subprocess.CalledProcessError as exc:
-        results["profile"] = []
-        results["profile_error"] = exc.stderr[-2000:]
-        print(f"profile failed:\n{exc.stderr[-2000:]}", flush=True)
+            deadline = time.monotonic() + 600
+            while (
+                time.monotonic() < deadline
+                and psql(url, "SELECT count(*) FROM events_inboxentry WHERE state = 'pending'")[0][
+                    0
+                ]
+            ):
+                time.sleep(0.5)
+            for case in [*cases, *([paced] if not wanted or "paced-1000" in wanted else [])]:
+                pace = 20.0 if case is paced else None
+                concurrency = args.concurrency if case is not paced else 8
+                print(f"OpsDesk {case['name']} ...", flush=True)
+                run = run_case(port, server.pid, opsdesk_requests(case), concurrency, pace)
+                row = summarise(run, case["events"])
+                row.update(opsdesk_outcome(url, run, case["events"], timeout=300))
+                results["opsdesk"][case["name"]] = row
+                print(f"  {row}", flush=True)
+            counts = psql(
+                url,
+                "SELECT (SELECT count(*) FROM events_alert), (SELECT count(*) FROM events_alertgroup),"
+                " (SELECT count(*) FROM servicedesk_incident)",
+            )[0]
+            results["opsdesk_totals"] = dict(
+                zip(("alerts", "groups", "incidents"), counts, strict=True)
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=20)
+
+        print("profiling the pipeline stages ...", flush=True)
+        try:
+            # The benchmark's own Alertmanager traffic (8 alert names per host, new and 90 %
+            # duplicates) beside the synthetic generic events (a distinct host per alert).
+            bodies = {
+                str(dup): json.dumps(
+                    alertmanager_batch(
+                        build_case(
+                            f"profile-{dup}", f"pf{int(dup * 10)}", 1, args.profile_events, dup
+                        )["requests"][0]
+                    )
+                )
+                for dup in (0.0, 0.9)
+            }
+            (var / "profile-alertmanager.json").write_text(json.dumps(bodies))
+            profile_out = opsdesk(
+                env,
+                "shell",
+                "-c",
+                PROFILE.replace("__N__", str(args.profile_events)).replace(
+                    "__AM__", repr(str(var / "profile-alertmanager.json"))
+                ),
+            )
+            results["profile"] = [
+                json.loads(line) for line in profile_out.splitlines() if line.startswith("{")
+            ]
+        except subprocess.CalledProcessError as exc:
+            results["profile"] = []
+            results["profile_error"] = exc.stderr[-2000:]
+            print(f"profile failed:\n{exc.stderr[-2000:]}", flush=True)
 
     if not args.skip_alerta:
         venv = alerta_venv()
@@ -626,9 +812,11 @@ def main() -> None:
                 "--bind",
                 f"127.0.0.1:{aport}",
                 "--workers",
-                "2",
+                str(args.workers),
                 "--threads",
-                "4",
+                str(args.threads),
+                "--timeout",
+                "300",
                 "--worker-class",
                 "gthread",
                 "alerta.app:create_app()",
@@ -639,10 +827,11 @@ def main() -> None:
         )
         try:
             wait_until_up(aport, "/management/healthcheck")
-            drive(aport, alerta_requests(build_case("warm-up", "wa", 50, 1, 0.0)), args.concurrency)
+            warm = build_case("warm-up", "wa", 50, 1, 0.0)
+            run_case(aport, alerta.pid, alerta_requests(warm), args.concurrency)
             for case in cases:
                 print(f"Alerta {case['name']} ...", flush=True)
-                run = drive(aport, alerta_requests(case), args.concurrency)
+                run = run_case(aport, alerta.pid, alerta_requests(case), args.concurrency)
                 row = summarise(run, case["events"])
                 results["alerta"][case["name"]] = row
                 print(f"  {row}", flush=True)
@@ -771,11 +960,12 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     lines.append(
         "| data | duplicates | events | total s | events/s | "
         + " | ".join(
-            f"{s} ms" for s in (results["profile"][0]["stages_ms"] if results["profile"] else {})
+            f"{s} ms"
+            for s in (results["profile"][0]["stages_ms"] if results.get("profile") else {})
         )
         + " |"
     )
-    if results["profile"]:
+    if results.get("profile"):
         lines.append(
             "|---|---:|---:|---:|---:|" + "---:|" * len(results["profile"][0]["stages_ms"])
         )

@@ -16,6 +16,11 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 SESSION_ORG_KEY = "opsdesk_organization_id"
 
 
+def request_id_for(incoming: str) -> str:
+    """The caller's X-Request-ID if it is sane, else a new one."""
+    return incoming if _VALID_REQUEST_ID.match(incoming) else new_request_id()
+
+
 class RequestIdMiddleware:
     """Takes a sane X-Request-ID from the caller or makes one; echoes it on the response."""
 
@@ -23,8 +28,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
-        rid = incoming if _VALID_REQUEST_ID.match(incoming) else new_request_id()
+        rid = request_id_for(request.headers.get("X-Request-ID", ""))
         request.request_id = rid
         token = request_id_var.set(rid)
         try:

@@ -8,10 +8,12 @@ signature; 404 for an unknown source; 413 above ``EVENTS_MAX_BODY_BYTES``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 
 from opsdesk.core.errors import NotFound, PermissionDenied
@@ -19,7 +21,7 @@ from opsdesk.events import integrations, transport
 from opsdesk.events.choices import Source
 from opsdesk.events.inbox import store
 from opsdesk.events.models import EventIntegration
-from opsdesk.events.sources import SourceRequest, parse
+from opsdesk.events.sources import PayloadError, SourceRequest, parse
 
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 
@@ -115,3 +117,72 @@ def accept(
     transaction.on_commit(lambda: transport.dispatch(entry))
     firing = sum(1 for e in parsed.events if e.status == "firing")
     return Accepted(entry.pk, len(parsed.events), firing, len(parsed.events) - firing, parsed.reply)
+
+
+@dataclass
+class Answer:
+    """What the intake answers, whichever door the request came through (the documented
+    django-ninja route or the WSGI fast path, `opsdesk.events.fastpath`): both render it."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _refusal(status: int, detail: str, field_name: str | None = None) -> Answer:
+    errors = [{"field": field_name, "message": detail}] if field_name else []
+    headers = {"WWW-Authenticate": 'Bearer realm="opsdesk-events"'} if status == 401 else {}
+    return Answer(status, {"detail": detail, "errors": errors}, headers)
+
+
+def respond(
+    source: str,
+    *,
+    token: str,
+    declared_length: str,
+    read_body: Callable[[], bytes],
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    content_type: str,
+) -> Answer:
+    """Run one intake request: 202 with counts once stored, else the refusal (400 naming the
+    field, 401, 403, 404, 413). ``read_body`` may raise `RequestDataTooBig`."""
+    try:
+        check_source(source)
+        integration = authenticate(source, token)
+        if declared_length.isdigit() and int(declared_length) > max_body():
+            raise TooLarge(f"body: {declared_length} bytes; at most {max_body()}.")
+        try:
+            body = read_body()
+        except RequestDataTooBig:
+            raise TooLarge(f"body: at most {max_body()} bytes.") from None
+        result = accept(
+            integration=integration,
+            body=body,
+            headers=headers,
+            query=query,
+            content_type=content_type,
+        )
+    except NotFound as exc:
+        return _refusal(404, exc.detail)
+    except PermissionDenied as exc:
+        return _refusal(403, exc.detail)
+    except Unauthenticated as exc:
+        return _refusal(401, exc.detail)
+    except TooLarge as exc:
+        return _refusal(413, exc.detail, "body")
+    except PayloadError as exc:
+        message = str(exc)
+        return _refusal(400, message, message.split(":", 1)[0] if ":" in message else "body")
+    status = "accepted" if result.accepted else ("ok" if result.reply else "empty")
+    return Answer(
+        202,
+        {
+            "status": status,
+            "inbox_id": result.inbox_id,
+            "accepted": result.accepted,
+            "firing": result.firing,
+            "resolved": result.resolved,
+            "reply": result.reply,
+        },
+    )

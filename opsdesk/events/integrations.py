@@ -13,10 +13,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from opsdesk.accounts.models import hash_token
@@ -93,11 +97,42 @@ def rotate_token(*, acting_user: Any, integration: EventIntegration) -> str:
     return deployment_rotate(acting_user=acting_user, integration=integration, prefix=TOKEN_PREFIX)
 
 
+#: Found integrations, by token hash: (integration, monotonic time it expires). Per process.
+_FOUND: dict[str, tuple[EventIntegration, float]] = {}
+_FOUND_MAX = 1024
+
+
+def cache_seconds() -> float:
+    """How long a process trusts an integration it has looked up (``EVENTS_TOKEN_CACHE_SECONDS``,
+    5 by default; 0 looks it up on every request). Disabling, rotating or deleting an
+    integration empties the cache of the process that did it at once and takes effect in
+    the other web processes within this time."""
+    return float(getattr(settings, "EVENTS_TOKEN_CACHE_SECONDS", 5))
+
+
 def find_integration(token: str) -> EventIntegration | None:
-    """The integration a raw token belongs to (active or not), or None."""
+    """The integration a raw token belongs to (active or not), or None. Kept for
+    `cache_seconds` (unknown tokens are not kept: each costs a lookup)."""
     if not token or len(token) > 200:
         return None
-    return EventIntegration.objects.filter(token_hash=hash_token(token)).first()
+    digest = hash_token(token)
+    now = time.monotonic()
+    found = _FOUND.get(digest)
+    if found is not None and found[1] > now:
+        return found[0]
+    integration = EventIntegration.objects.filter(token_hash=digest).first()
+    ttl = cache_seconds()
+    if integration is not None and ttl > 0:
+        if len(_FOUND) >= _FOUND_MAX:
+            _FOUND.clear()
+        _FOUND[digest] = (integration, now + ttl)
+    return integration
+
+
+@receiver([post_save, post_delete], sender=EventIntegration)
+def forget_integrations(**kwargs: Any) -> None:
+    """A changed or deleted integration is looked up again by this process."""
+    _FOUND.clear()
 
 
 def check_signature(integration: EventIntegration, headers: Mapping[str, str], body: bytes) -> None:
@@ -120,3 +155,4 @@ def touch(integration: EventIntegration) -> None:
     if integration.last_used_at and (now - integration.last_used_at).total_seconds() < 60:
         return
     EventIntegration._base_manager.filter(pk=integration.pk).update(last_used_at=now)
+    integration.last_used_at = now  # the cached instance, for the next minute

@@ -7,17 +7,13 @@ the answers.
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
-from ninja import Router, Schema, Status
+from ninja import Router, Schema
 
 from opsdesk.core.api import ERROR_RESPONSES, ErrorOut
 from opsdesk.events import intake
 from opsdesk.events.choices import Source
 from opsdesk.events.integrations import token_from
-from opsdesk.events.sources import PayloadError
 
 router = Router(tags=["Events"])
 
@@ -29,18 +25,6 @@ class AcceptedOut(Schema):
     firing: int
     resolved: int
     reply: str = ""
-
-
-def _error(request: HttpRequest, status: int, detail: str, field: str | None = None) -> Any:
-    from opsdesk.config.api import api
-
-    errors = [{"field": field, "message": detail}] if field else []
-    response: HttpResponse = api.create_response(
-        request, {"detail": detail, "errors": errors}, status=status
-    )
-    if status == 401:
-        response["WWW-Authenticate"] = 'Bearer realm="opsdesk-events"'
-    return response
 
 
 _SOURCES = ", ".join(f"`{s}`" for s in Source.values)
@@ -72,40 +56,19 @@ _SOURCES = ", ".join(f"`{s}`" for s in Source.values)
         },
     },
 )
-def post_events(request: HttpRequest, source: str):  # type: ignore[no-untyped-def]
-    try:
-        intake.check_source(source)
-        integration = intake.authenticate(source, token_from(request))
-        declared = request.META.get("CONTENT_LENGTH") or "0"
-        if declared.isdigit() and int(declared) > intake.max_body():
-            raise intake.TooLarge(f"body: {declared} bytes; at most {intake.max_body()}.")
-        try:
-            body = request.body
-        except RequestDataTooBig:
-            raise intake.TooLarge(f"body: at most {intake.max_body()} bytes.") from None
-        result = intake.accept(
-            integration=integration,
-            body=body,
-            headers=dict(request.headers),
-            query=request.GET.dict(),
-            content_type=request.content_type or "",
-        )
-    except intake.Unauthenticated as exc:
-        return _error(request, 401, exc.detail)
-    except intake.TooLarge as exc:
-        return _error(request, 413, exc.detail, "body")
-    except PayloadError as exc:
-        message = str(exc)
-        field = message.split(":", 1)[0] if ":" in message else "body"
-        return _error(request, 400, message, field)
-    return Status(
-        202,
-        {
-            "status": "accepted" if result.accepted else ("ok" if result.reply else "empty"),
-            "inbox_id": result.inbox_id,
-            "accepted": result.accepted,
-            "firing": result.firing,
-            "resolved": result.resolved,
-            "reply": result.reply,
-        },
+def post_events(request: HttpRequest, source: str) -> HttpResponse:
+    from opsdesk.config.api import api
+
+    answer = intake.respond(
+        source,
+        token=token_from(request),
+        declared_length=request.META.get("CONTENT_LENGTH") or "0",
+        read_body=lambda: request.body,
+        headers=request.headers,
+        query=request.GET.dict(),
+        content_type=request.content_type or "",
     )
+    response = api.create_response(request, answer.body, status=answer.status)
+    for name, value in answer.headers.items():
+        response[name] = value
+    return response
