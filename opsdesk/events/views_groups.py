@@ -6,6 +6,7 @@ its "unbound" tab (events whose CI could not be found, so the CMDB can be fixed)
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,6 +35,9 @@ PAGE_SIZE = 50
 POLL_SECONDS = 5
 TIMELINE_LIMIT = 300
 GRAPH_LIMIT = 150
+#: Neighbours drawn around a group's CIs: up to this many CIs in all, but at least the minimum.
+NEIGHBOURS_UP_TO = 40
+NEIGHBOURS_MIN = 6
 GROUP_TABS = (("open", "Open"), ("resolved", "Resolved"), ("all", "All"))
 ALERT_TABS = (
     ("firing", "Firing"),
@@ -241,7 +245,8 @@ def group_graph(request: HttpRequest, group_id: int) -> JsonResponse:
         entry["firing" if status == EventStatus.FIRING else "resolved"] += 1
     candidates = [c for c in _candidates(group) if isinstance(c["ci_id"], int)]
     cause_id = candidates[0]["ci_id"] if candidates else None
-    core = set(alerting) | {c["ci_id"] for c in candidates}
+    every = set(alerting) | {c["ci_id"] for c in candidates}
+    core = set(sorted(every)[:GRAPH_LIMIT])
     visible = ConfigurationItem.objects.restrict(request.user, Action.VIEW).filter(
         organization_id=org.pk
     )
@@ -250,17 +255,26 @@ def group_graph(request: HttpRequest, group_id: int) -> JsonResponse:
         .filter(Q(source_id__in=core) | Q(target_id__in=core))
         .values_list("source_id", "target_id", "type__key")[: GRAPH_LIMIT * 3]
     )
-    ids = set(core)
+    touching: Counter[int] = Counter()
     for source, target, _ in rels:
-        if len(ids) >= GRAPH_LIMIT:
-            break
-        ids.update((source, target))
+        for end in {source, target} - core:
+            touching[end] += 1
     rows = {
         row["id"]: row
-        for row in visible.filter(pk__in=ids).values(
+        for row in visible.filter(pk__in=core | set(touching)).values(
             "id", "name", "criticality", "ci_class__label", "ci_class__is_service"
         )
     }
+    # Neighbours give context but crowd a big group out: the business services first, then
+    # the CIs joining several of the group's CIs, within a budget that shrinks as it grows.
+    budget = max(NEIGHBOURS_MIN, NEIGHBOURS_UP_TO - len(core))
+    ranked = sorted(
+        (n for n in touching if n in rows),
+        key=lambda n: (not rows[n]["ci_class__is_service"], -touching[n], n),
+    )
+    hidden = ranked[budget:]
+    for n in hidden:
+        del rows[n]
     rank = {c["ci_id"]: c["rank"] for c in candidates}
     nodes = []
     for ci_id, row in rows.items():
@@ -293,7 +307,8 @@ def group_graph(request: HttpRequest, group_id: int) -> JsonResponse:
             "cause_id": cause_id,
             "nodes": nodes,
             "edges": edges,
-            "truncated": len(ids) >= GRAPH_LIMIT,
+            "hidden_neighbours": len(hidden),
+            "truncated": len(every) > len(core) or len(rels) >= GRAPH_LIMIT * 3,
         }
     )
 

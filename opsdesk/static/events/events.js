@@ -90,6 +90,7 @@
       status.textContent =
         data.nodes.length + " CIs and " + cy.edges().length + " relationships" +
         (cause ? "; suspected cause: " + cause.name + "." : "; no root cause ranked yet.") +
+        (data.hidden_neighbours ? " " + data.hidden_neighbours + " more neighbouring CIs are not drawn." : "") +
         (data.truncated ? " The graph was cut at its size limit." : "");
     });
   }
