@@ -9,7 +9,8 @@ dependencies) and then *up* (towards dependents), "a valley". A path over a comm
 a walk may not turn down again once it has gone up. ``both`` edges count either way.
 
 **Loading.** `Neighbourhood.load` walks breadth first from all of the batch's CIs at once, in
-both directions, to ``hops`` levels: two queries per level for the whole batch. Every path of
+both directions, to ``hops`` levels: two queries per level for the whole batch, and one for
+the names of the CIs reached (the reasons name them). Every path of
 at most ``hops`` steps from one of those CIs only uses edges of CIs nearer than ``hops`` to
 it, so the loaded edges answer every question about them exactly.
 """
@@ -122,6 +123,9 @@ class Neighbourhood:
                         following.append(ci)
             frontier = following
         self.loaded.update(frontier)
+        # Every CI a path can name is loaded now: their names in one query per chunk, not
+        # one per path described.
+        self.name_all(seen)
 
     def dependents(self, ci: int) -> int:
         return sum(1 for e in self.adjacency.get(ci, ()) if e.direction == UP)
@@ -175,10 +179,10 @@ class Neighbourhood:
     def name_all(self, ci_ids: Iterable[int]) -> None:
         missing = [c for c in set(ci_ids) if c not in self.names]
         for i in range(0, len(missing), CHUNK):
+            chunk = missing[i : i + CHUNK]
+            self.names.update(dict.fromkeys(chunk, ""))  # gone from the CMDB: asked once
             self.names.update(
-                ConfigurationItem.objects.filter(pk__in=missing[i : i + CHUNK]).values_list(
-                    "pk", "name"
-                )
+                ConfigurationItem.objects.filter(pk__in=chunk).values_list("pk", "name")
             )
 
     def name(self, ci: int) -> str:

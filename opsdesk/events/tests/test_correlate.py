@@ -365,6 +365,9 @@ def test_organisations_never_share_groups(cast, shop):
 
 def test_one_neighbourhood_walk_per_batch(cast, shop, django_assert_max_num_queries):
     hood = Neighbourhood(cast.org_a.pk, 3)
-    with django_assert_max_num_queries(1 + 2 * 3):
+    # Types, two per level, the names of every CI reached.
+    with django_assert_max_num_queries(1 + 2 * 3 + 1):
         hood.extend([shop["db"].pk, shop["web"].pk, shop["pay"].pk, shop["mail"].pk])
     assert shop["shop"].pk in hood.reach(shop["db"].pk)
+    with django_assert_max_num_queries(0):  # the reasons name CIs without asking again
+        hood.describe(hood.reach(shop["db"].pk)[shop["shop"].pk].path)
