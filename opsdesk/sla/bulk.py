@@ -24,17 +24,21 @@ warnings for clocks that are no longer running (``live=False``).
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from opsdesk.sla import bulk_vector as bv
 from opsdesk.sla.calendars import OrgCalendars
+from opsdesk.sla.choices import Kind
 from opsdesk.sla.clocks import (
     CLOCK_FIELDS,
     LoadedDefinition,
@@ -43,7 +47,7 @@ from opsdesk.sla.clocks import (
     compute_for,
     load_definitions,
 )
-from opsdesk.sla.engine import Change
+from opsdesk.sla.engine import Change, ClockRules
 from opsdesk.sla.models import Clock
 
 #: Incident ids per piece of work (one transaction, one COPY, one upsert).
@@ -67,11 +71,16 @@ class Stats:
     unchanged: int = 0
     deleted: int = 0
     pieces: int = 0
+    #: Tickets whose history the arrays do not cover: their clocks were computed per ticket
+    #: (as were, for every ticket, those of definitions the arrays do not cover).
+    fallback_tickets: int = 0
     workers: int = 1
     wall_seconds: float = 0.0
     read_seconds: float = 0.0
     compute_seconds: float = 0.0
     write_seconds: float = 0.0
+    #: Of which: the parent's move of the staged clocks into the clock table.
+    merge_seconds: float = 0.0
     #: Peak resident memory of the busiest process (the parent, or one worker), in MiB.
     peak_memory_mib: float = 0.0
     database: str = ""
@@ -85,6 +94,7 @@ class Stats:
             "unchanged",
             "deleted",
             "pieces",
+            "fallback_tickets",
             "read_seconds",
             "compute_seconds",
             "write_seconds",
@@ -94,7 +104,13 @@ class Stats:
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for name in ("wall_seconds", "read_seconds", "compute_seconds", "write_seconds"):
+        for name in (
+            "wall_seconds",
+            "read_seconds",
+            "compute_seconds",
+            "write_seconds",
+            "merge_seconds",
+        ):
             out[name] = round(out[name], 2)
         out["peak_memory_mib"] = round(out["peak_memory_mib"], 1)
         return out
@@ -174,7 +190,7 @@ SELECT i.id, i.organization_id, i.number, i.priority, i.opened_at, i.requester_i
        i.service_id, i.ci_id, i.assignment_group_id, i.channel, i.category_id, i.impact,
        i.urgency, i.location, i.is_major, {ci_country}, {service_country}, {category_name}
 FROM servicedesk_incident i {joins}
-WHERE i.id >= %s AND i.id < %s {org}
+WHERE i.id >= %s AND i.id < %s {org} {ids}
 ORDER BY i.id
 """
 
@@ -196,7 +212,7 @@ SELECT a.subject_id, a.kind, a.at, a.public, a.actor_id,
              AND jsonb_array_length(a.data->'changes'->'priority') = 2
             THEN a.data->'changes'->'priority'->>1 END
 FROM servicedesk_activity a
-WHERE a.subject_type = 'incident' AND a.subject_id >= %s AND a.subject_id < %s {{org}}
+WHERE a.subject_type = 'incident' AND a.subject_id >= %s AND a.subject_id < %s {{org}} {{ids}}
   AND a.kind IN ('created', 'state', 'assigned', 'field', 'comment')
 ORDER BY a.subject_id, a.at, a.id
 """  # noqa: S608
@@ -316,7 +332,23 @@ def _prepare(organization_id: int | None, now: datetime) -> None:
                 name = condition.get("field") if isinstance(condition, dict) else None
                 needs_country = needs_country or name == "country"
                 needs_category = needs_category or name == "category"
+    vector: dict[int, list[tuple[LoadedDefinition, bv.CalendarArrays, int | None]]] = {}
+    python: dict[int, list[LoadedDefinition]] = {}
+    now_us = round(now.timestamp() * 1_000_000)
+    first_us = _first_opened_us(organization_id) or now_us
+    for org, (definitions, calendars) in by_org.items():
+        vector[org], python[org] = [], []
+        for loaded in definitions:
+            if bv.vectorisable(loaded, calendars):
+                stored = calendars.choose(loaded.definition.calendar_id)
+                arrays = bv.CalendarArrays(calendars.compiled(stored), first_us, now_us)
+                vector[org].append((loaded, arrays, stored.pk if stored else None))
+            else:
+                python[org].append(loaded)
     _STATE.update(
+        vector=vector,
+        python=python,
+        now_us=now_us,
         by_org=by_org,
         now=now,
         organization_id=organization_id,
@@ -325,7 +357,21 @@ def _prepare(organization_id: int | None, now: datetime) -> None:
     )
 
 
-def _incident_sql() -> str:
+def _first_opened_us(organization_id: int | None) -> int:
+    """When the earliest incident concerned opened (epoch microseconds): calendars are
+    indexed from its year on, once, before the workers start."""
+    from django.db.models import Min
+
+    from opsdesk.servicedesk.models import Incident
+
+    qs = Incident.objects.all()
+    if organization_id is not None:
+        qs = qs.filter(organization_id=organization_id)
+    first = qs.aggregate(first=Min("opened_at"))["first"]
+    return round(first.timestamp() * 1_000_000) if first is not None else 0
+
+
+def _incident_sql(only: bool) -> str:
     joins = []
     ci_country = service_country = category_name = "NULL"
     if _STATE["needs_country"]:
@@ -337,6 +383,7 @@ def _incident_sql() -> str:
         category_name = "cat.name"
     org = "AND i.organization_id = %s" if _STATE["organization_id"] is not None else ""
     return _INCIDENTS.format(
+        ids="AND i.id = ANY(%s)" if only else "",
         ci_country=ci_country,
         service_country=service_country,
         category_name=category_name,
@@ -354,18 +401,25 @@ def _stream(cursor: Any, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...
         yield from rows
 
 
-def _tickets(lo: int, hi: int, timer: list[float]) -> Iterator[tuple[_Ticket, list[Change]]]:
-    """Each incident of [lo, hi) with its history, merged from two server-side cursors.
-    Time spent waiting for rows is added to ``timer[0]``."""
+def _tickets(
+    lo: int, hi: int, timer: list[float], only: list[int] | None = None
+) -> Iterator[tuple[_Ticket, list[Change]]]:
+    """Each incident of [lo, hi) (only those in ``only`` if given) with its history, merged
+    from two server-side cursors. Time spent waiting for rows is added to ``timer[0]``."""
     org_params = [_STATE["organization_id"]] if _STATE["organization_id"] is not None else []
+    if only is not None:
+        org_params.append(only)
     raw = connection.connection
     incidents = raw.cursor(name=f"sla_bulk_incidents_{lo}")
     history = raw.cursor(name=f"sla_bulk_history_{lo}")
     org = "AND a.organization_id = %s" if org_params else ""
     try:
         started = time.perf_counter()
-        incident_rows = _stream(incidents, _incident_sql(), [lo, hi, *org_params])
-        activity_rows = _stream(history, _HISTORY.replace("{org}", org), [lo, hi, *org_params])
+        ids = "AND a.subject_id = ANY(%s)" if only is not None else ""
+        incident_rows = _stream(incidents, _incident_sql(only is not None), [lo, hi, *org_params])
+        activity_rows = _stream(
+            history, _HISTORY.replace("{org}", org).replace("{ids}", ids), [lo, hi, *org_params]
+        )
         pending = next(activity_rows, None)
         timer[0] += time.perf_counter() - started
         while True:
@@ -391,112 +445,270 @@ def _tickets(lo: int, hi: int, timer: list[float]) -> Iterator[tuple[_Ticket, li
         history.close()
 
 
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _pg_time(value: datetime | None) -> int:
+    """A time as a binary timestamptz (microseconds since 2000), NULL as -infinity."""
+    return int(bv.NULL_TS) if value is None else (value - _PG_EPOCH) // timedelta(microseconds=1)
+
+
+def _fallback_rows(
+    lo: int, hi: int, only: list[int] | None, everything: set[int], timer: list[float]
+) -> list[tuple[Any, ...]]:
+    """The per-ticket arithmetic (`compute_for`) for what the arrays do not cover: every
+    definition of the tickets in ``everything``, the others' definitions listed in
+    ``_STATE["python"]``; rows as the staging table's (`bv.RAW_COLUMNS`)."""
+    now: datetime = _STATE["now"]
+    by_org, python = _STATE["by_org"], _STATE["python"]
+    out: list[tuple[Any, ...]] = []
+    for ticket, changes in _tickets(lo, hi, timer, only):
+        definitions, calendars = by_org.get(ticket.organization_id, ((), None))
+        if ticket.pk not in everything:
+            definitions = python.get(ticket.organization_id, ())
+        if not definitions:
+            continue
+        for loaded, metric, result, calendar_id in compute_for(
+            ticket, changes, definitions, calendars, now
+        ):
+            definition = loaded.definition
+            v = clock_values(
+                result, definition, ticket, calendar_id, _next_check(result, set(), False)
+            )
+            out.append(
+                (
+                    ticket.organization_id,
+                    definition.pk,
+                    bv.METRICS.index(metric),
+                    ticket.pk,
+                    bv.CLOCK_KINDS.index(v["kind"]),
+                    v["service_id"] or 0,
+                    v["team_id"] or 0,
+                    v["vendor_id"] or 0,
+                    v["priority"],
+                    v["calendar_id"] or 0,
+                    bv.STATUS_CODES.index(v["status"]),
+                    v["target_seconds"],
+                    v["elapsed_seconds"],
+                    v["paused_seconds"],
+                    *map(_pg_time, (v["started_at"], v["stopped_at"], v["due_at"])),
+                    int(v["breached"]),
+                    *map(_pg_time, (v["breached_at"], v["next_check_at"])),
+                    v["definition_version"],
+                )
+            )
+    return out
+
+
+def _vector_rows(incidents: np.ndarray, history: np.ndarray) -> tuple[list[np.ndarray], set[int]]:
+    """The clocks the arrays compute, as the columns of `bv.RAW_COLUMNS`, and the ids of
+    the tickets that must fall back to the per-ticket arithmetic."""
+    now_us: int = _STATE["now_us"]
+    s, fallback = bv.stretches(incidents, history, now_us)
+    n = len(incidents)
+    codes, combos = bv.condition_codes(s)
+    org_of, priority, service, group = (
+        incidents[:, 1],
+        incidents[:, 2],
+        incidents[:, 5],
+        incidents[:, 6],
+    )
+    parts: list[list[np.ndarray]] = []
+    for org, plans in _STATE["vector"].items():
+        in_org = (org_of == org) & ~fallback
+        if not plans or not in_org.any():
+            continue
+        for loaded, calendar, calendar_id in plans:
+            d = loaded.definition
+            eligible = in_org.copy()
+            if loaded.service_ids:
+                eligible &= np.isin(service, list(loaded.service_ids))
+            if d.priorities:
+                eligible &= np.isin(priority, [int(p) for p in d.priorities])
+            rules_all = list(loaded.rules.values())
+            if d.kind == Kind.OLA:
+                held = np.zeros(len(s.ticket), dtype=bool)
+                for rules in rules_all:
+                    held |= _holds(rules, s.group)
+                eligible &= np.bincount(s.ticket[held], minlength=n) > 0
+            if d.kind == Kind.UC:
+                run = [r.run_when for r in rules_all if r.run_when]
+                with_supplier = np.array(
+                    [any(bv.tokens(*combo) & when for when in run) for combo in combos], dtype=bool
+                )
+                touched = with_supplier[codes] if len(codes) else np.zeros(0, bool)
+                eligible &= np.bincount(s.ticket[touched], minlength=n) > 0
+            if not eligible.any():
+                continue
+            for metric, rules in loaded.rules.items():
+                c = bv.clocks(
+                    rules, calendar, s, eligible, codes, combos, _holds(rules, s.group), now_us, n
+                )
+                keep = np.ones(len(c.ticket), dtype=bool)
+                if d.kind != Kind.SLA:
+                    keep = c.status != bv.NOT_STARTED
+                t = c.ticket[keep]
+                count = len(t)
+
+                def const(value: int, count: int = count) -> np.ndarray:
+                    return np.full(count, value, dtype=np.int64)
+
+                parts.append(
+                    [
+                        const(org),
+                        const(d.pk),
+                        const(bv.METRICS.index(metric)),
+                        incidents[t, 0],
+                        const(bv.CLOCK_KINDS.index(d.kind)),
+                        service[t],
+                        const(d.team_id or 0) if d.kind == Kind.OLA else group[t],
+                        const(d.vendor_id or 0),
+                        c.priority[keep],
+                        const(calendar_id or 0),
+                        c.status[keep],
+                        c.target[keep],
+                        c.elapsed[keep],
+                        c.paused[keep],
+                        bv.pg_timestamp(c.started_at[keep]),
+                        bv.pg_timestamp(c.stopped_at[keep]),
+                        bv.pg_timestamp(c.due_at[keep]),
+                        (c.breached_at[keep] != bv.NULL_TS).astype(np.int64),
+                        bv.pg_timestamp(c.breached_at[keep]),
+                        bv.pg_timestamp(c.next_check_at[keep]),
+                        const(d.version),
+                    ]
+                )
+    columns = (
+        [np.concatenate(col) for col in zip(*parts, strict=True)]
+        if parts
+        else [np.zeros(0, np.int64) for _ in bv.RAW_COLUMNS]
+    )
+    return columns, set(incidents[fallback, 0].tolist())
+
+
+def _holds(rules: ClockRules, group: np.ndarray) -> np.ndarray:
+    """`ClockRules.holds` per stretch (groups are numbered; 0 is unassigned)."""
+    if rules.team is None:
+        return np.ones(len(group), dtype=bool)
+    return group == rules.team if isinstance(rules.team, int) else np.zeros(len(group), bool)
+
+
 def _run_piece(bounds: tuple[int, int]) -> Stats:
     """Recompute and write the clocks of incidents with ids in [lo, hi)."""
     lo, hi = bounds
     stats = Stats(pieces=1, database=connection.vendor)
-    now: datetime = _STATE["now"]
-    by_org = _STATE["by_org"]
-    timer = [0.0]
-    compute_seconds = 0.0
-    out: list[tuple[Any, ...]] = []
-    ids: list[int] = []
+    org_id = _STATE["organization_id"]
+    params = {
+        "lo": lo,
+        "hi": hi,
+        "org": org_id,
+        "states": list(bv.STATES),
+        "holds": list(bv.HOLD_REASONS),
+    }
+    org = "AND {}.organization_id = %(org)s" if org_id is not None else ""
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL work_mem = '64MB'")  # the history sorts in memory
-        for ticket, changes in _tickets(lo, hi, timer):
-            started = time.perf_counter()
-            ids.append(ticket.pk)
-            stats.tickets += 1
-            definitions, calendars = by_org.get(ticket.organization_id, ((), None))
-            if definitions:
-                for loaded, metric, result, calendar_id in compute_for(
-                    ticket, changes, definitions, calendars, now
-                ):
-                    definition = loaded.definition
-                    values = clock_values(
-                        result, definition, ticket, calendar_id, _next_check(result, set(), False)
-                    )
-                    out.append(
-                        (
-                            ticket.organization_id,
-                            definition.pk,
-                            metric,
-                            "incident",
-                            ticket.pk,
-                            *[values[name] for name in CLOCK_FIELDS],
-                            now,
-                            None,
-                            "{}",
-                            None,
-                        )
-                    )
-            compute_seconds += time.perf_counter() - started
-        stats.clocks = len(out)
-        stats.read_seconds = timer[0]
-        stats.compute_seconds = compute_seconds
+        cursor = connection.cursor().cursor
+        cursor.execute("SET LOCAL work_mem = '64MB'")  # the history sorts in memory
         started = time.perf_counter()
-        if ids:
-            created, updated, deleted = _write(out, ids)
-            stats.created, stats.updated, stats.deleted = created, updated, deleted
-            stats.unchanged = stats.clocks - created - updated
+        incidents = bv.copy_out(
+            cursor, bv.INCIDENTS_SQL.replace("{org}", org.format("i")), params, 7
+        )
+        history = bv.copy_out(cursor, bv.HISTORY_SQL.replace("{org}", org.format("a")), params, 13)
+        stats.read_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        columns, fallback = _vector_rows(incidents, history)
+        stats.compute_seconds = time.perf_counter() - started
+        timer = [0.0]
+        rows: list[tuple[Any, ...]] = []
+        if fallback or any(_STATE["python"].values()):
+            started = time.perf_counter()
+            only = None if any(_STATE["python"].values()) else sorted(fallback)
+            rows = _fallback_rows(lo, hi, only, fallback, timer)
+            stats.compute_seconds += time.perf_counter() - started - timer[0]
+            stats.read_seconds += timer[0]
+        stats.tickets, stats.fallback_tickets = len(incidents), len(fallback)
+        if rows:
+            extra = np.array(rows, dtype=np.int64).T
+            columns = [np.concatenate([c, e]) for c, e in zip(columns, extra, strict=True)]
+        stats.clocks = len(columns[0])
+        started = time.perf_counter()
+        if stats.clocks:
+            with cursor.copy(f"COPY {_STATE['staging']} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(bv.binary_copy(columns))
         stats.write_seconds = time.perf_counter() - started
     stats.peak_memory_mib = _peak_mib()
     return stats
 
 
-def _write(rows: list[tuple[Any, ...]], ids: list[int]) -> tuple[int, int, int]:
-    """COPY into a temporary table, upsert what changed, delete clocks no longer produced."""
-    from psycopg import sql
-
-    table = Clock._meta.db_table
-    columns = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
-    with connection.cursor() as django_cursor:
+def _merge(organization_id: int | None, now: datetime, stats: Stats) -> None:
+    """Move the staged clocks into the clock table, in one transaction. Into an empty table:
+    one INSERT, with its secondary indexes and foreign keys dropped before and built again
+    after (as a restore does: one sort per index, one join per key). Otherwise set-based:
+    update the clocks whose values changed (``computed_at`` moves only for those, as in
+    `recompute_incidents`), insert the new ones, delete those of the tickets concerned that
+    are no longer produced."""
+    table, staging = Clock._meta.db_table, _STATE["staging"]
+    names = ", ".join(COLUMNS)
+    select = bv.staged_clocks(staging)
+    # Not inside a caller's transaction: its pending foreign-key checks forbid the rebuild.
+    nested = connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as django_cursor:
         cursor = django_cursor.cursor
-        cursor.execute(
-            sql.SQL(
-                "CREATE TEMP TABLE IF NOT EXISTS sla_bulk_clock ON COMMIT DELETE ROWS AS "
-                "SELECT {} FROM {} WITH NO DATA"
-            ).format(columns, sql.Identifier(table))
-        )
-        cursor.execute("TRUNCATE sla_bulk_clock")  # rows left inside an outer transaction
-        with cursor.copy(sql.SQL("COPY sla_bulk_clock ({}) FROM STDIN").format(columns)) as copy:
-            for row in rows:
-                copy.write_row(row)
-        changed = sql.SQL(" OR ").join(
-            sql.SQL("{t}.{c} IS DISTINCT FROM EXCLUDED.{c}").format(
-                t=sql.Identifier(table), c=sql.Identifier(name)
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")  # noqa: S608
+        if not cursor.fetchone()[0] and not nested:
+            cursor.execute(
+                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
+                "FROM pg_index i WHERE i.indrelid = %s::regclass AND NOT EXISTS "
+                "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
+                [table],
             )
-            for name in COMPARED
-        )
-        cursor.execute(
-            sql.SQL(
-                "WITH up AS (INSERT INTO {t} ({cols}) SELECT {cols} FROM sla_bulk_clock "
-                "ON CONFLICT (definition_id, subject_type, subject_id, metric) DO UPDATE SET {set} "
-                "WHERE {changed} RETURNING (xmax = 0) AS inserted) "
-                "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
-                "FROM up"
-            ).format(
-                t=sql.Identifier(table),
-                cols=columns,
-                set=sql.SQL(", ").join(
-                    sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(name)) for name in UPDATED
-                ),
-                changed=changed,
+            indexes = cursor.fetchall()
+            cursor.execute(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype = 'f'",
+                [table],
             )
+            keys = cursor.fetchall()
+            for name, _ in indexes:
+                cursor.execute(f'DROP INDEX "{name}"')
+            for name, _ in keys:
+                cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            cursor.execute(f"INSERT INTO {table} ({names}) {select}", {"now": now})
+            stats.created = cursor.rowcount
+            for _, definition in indexes:
+                cursor.execute(definition)
+            for name, definition in keys:
+                cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+            return
+        cursor.execute(f"CREATE TEMP TABLE sla_bulk_new AS {select}", {"now": now})
+        cursor.execute("ANALYZE sla_bulk_new")
+        key = (
+            "c.definition_id = n.definition_id AND c.subject_type = n.subject_type "
+            "AND c.subject_id = n.subject_id AND c.metric = n.metric"
         )
-        created, updated = cursor.fetchone()
+        changed = " OR ".join(f"c.{c} IS DISTINCT FROM n.{c}" for c in COMPARED)
         cursor.execute(
-            sql.SQL(
-                "DELETE FROM {t} c WHERE c.subject_type = 'incident' AND c.subject_id = ANY(%s) "
-                "AND NOT EXISTS (SELECT 1 FROM sla_bulk_clock b WHERE "
-                "b.definition_id = c.definition_id AND b.subject_id = c.subject_id "
-                "AND b.metric = c.metric)"
-            ).format(t=sql.Identifier(table)),
-            [ids],
+            f"UPDATE {table} c SET {', '.join(f'{c} = n.{c}' for c in UPDATED)} "  # noqa: S608
+            f"FROM sla_bulk_new n WHERE {key} AND ({changed})"
         )
-        deleted = cursor.rowcount
-    return created, updated, deleted
+        stats.updated = cursor.rowcount
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM sla_bulk_new n "  # noqa: S608
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} c WHERE {key})"
+        )
+        stats.created = cursor.rowcount
+        org = "AND i.organization_id = %(org)s" if organization_id is not None else ""
+        cursor.execute(
+            f"DELETE FROM {table} c WHERE c.subject_type = 'incident' AND c.subject_id IN "  # noqa: S608
+            f"(SELECT i.id FROM servicedesk_incident i WHERE TRUE {org}) "
+            f"AND NOT EXISTS (SELECT 1 FROM sla_bulk_new n WHERE {key})",
+            {"org": organization_id},
+        )
+        stats.deleted = cursor.rowcount
+        cursor.execute("DROP TABLE sla_bulk_new")
 
 
 # --- the whole run ----------------------------------------------------------------------------
@@ -546,21 +758,34 @@ def _recompute_postgres(
     stats = Stats(workers=workers)
     if progress is not None:
         progress(0, len(pieces))
-    if workers == 1 or len(pieces) <= 1 or connection.in_atomic_block:
-        # In-process (also inside a transaction, whose rows other connections cannot see).
-        for done, piece in enumerate(pieces, 1):
-            stats.add(_run_piece(piece))
-            if progress is not None:
-                progress(done, len(pieces))
-        stats.workers = 1
-        return stats
-    connections.close_all()  # each worker opens its own
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
-        for done, piece_stats in enumerate(pool.imap_unordered(_run_piece, pieces), 1):
-            stats.add(piece_stats)
-            if progress is not None:
-                progress(done, len(pieces))
+    staging = _STATE["staging"] = f"sla_bulk_staging_{os.getpid()}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {staging}")
+        cursor.execute(bv.staging_table(staging))
+    try:
+        if workers == 1 or len(pieces) <= 1 or connection.in_atomic_block:
+            # In-process (also inside a transaction, whose rows other connections cannot see).
+            for done, piece in enumerate(pieces, 1):
+                stats.add(_run_piece(piece))
+                if progress is not None:
+                    progress(done, len(pieces))
+            stats.workers = 1
+        else:
+            connections.close_all()  # each worker opens its own
+            context = multiprocessing.get_context("fork")
+            with context.Pool(workers) as pool:
+                for done, piece_stats in enumerate(pool.imap_unordered(_run_piece, pieces), 1):
+                    stats.add(piece_stats)
+                    if progress is not None:
+                        progress(done, len(pieces))
+        started = time.perf_counter()
+        _merge(organization_id, now, stats)
+        stats.merge_seconds = time.perf_counter() - started
+        stats.write_seconds += stats.merge_seconds
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {staging}")
+    stats.unchanged = stats.clocks - stats.created - stats.updated
     return stats
 
 
