@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,10 @@ class Stats:
     write_seconds: float = 0.0
     #: Of which: the parent's move of the staged clocks into the clock table.
     merge_seconds: float = 0.0
+    #: CPU seconds (summed over processes): this code's, and the database server
+    #: processes' that served it (0 when the server is not on this machine).
+    python_cpu_seconds: float = 0.0
+    database_cpu_seconds: float = 0.0
     #: Peak resident memory of the busiest process (the parent, or one worker), in MiB.
     peak_memory_mib: float = 0.0
     database: str = ""
@@ -95,6 +100,8 @@ class Stats:
             "deleted",
             "pieces",
             "fallback_tickets",
+            "python_cpu_seconds",
+            "database_cpu_seconds",
             "read_seconds",
             "compute_seconds",
             "write_seconds",
@@ -110,6 +117,8 @@ class Stats:
             "compute_seconds",
             "write_seconds",
             "merge_seconds",
+            "python_cpu_seconds",
+            "database_cpu_seconds",
         ):
             out[name] = round(out[name], 2)
         out["peak_memory_mib"] = round(out["peak_memory_mib"], 1)
@@ -118,6 +127,25 @@ class Stats:
 
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds used so far by this process and by its database server process."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        server = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        server = 0.0  # not on this machine
+    return time.process_time(), server
+
+
+def _add_cpu(stats: Stats, before: tuple[float, float]) -> None:
+    after = _cpu()
+    stats.python_cpu_seconds += after[0] - before[0]
+    stats.database_cpu_seconds += after[1] - before[1]
 
 
 # --- the ticket as compute_for sees it ---------------------------------------------------------
@@ -606,6 +634,7 @@ def _run_piece(bounds: tuple[int, int]) -> Stats:
         "holds": list(bv.HOLD_REASONS),
     }
     org = "AND {}.organization_id = %(org)s" if org_id is not None else ""
+    cpu = _cpu()
     with transaction.atomic():
         cursor = connection.cursor().cursor
         cursor.execute("SET LOCAL work_mem = '64MB'")  # the history sorts in memory
@@ -636,14 +665,15 @@ def _run_piece(bounds: tuple[int, int]) -> Stats:
             with cursor.copy(f"COPY {_STATE['staging']} FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(bv.binary_copy(columns))
         stats.write_seconds = time.perf_counter() - started
+    _add_cpu(stats, cpu)
     stats.peak_memory_mib = _peak_mib()
     return stats
 
 
 def _merge(organization_id: int | None, now: datetime, stats: Stats) -> None:
     """Move the staged clocks into the clock table, in one transaction. Into an empty table:
-    one INSERT, with its secondary indexes and foreign keys dropped before and built again
-    after (as a restore does: one sort per index, one join per key). Otherwise set-based:
+    one INSERT, with its secondary indexes, unique and foreign keys dropped before and built
+    again after (as a restore does: one sort per index, one join per key). Otherwise set-based:
     update the clocks whose values changed (``computed_at`` moves only for those, as in
     `recompute_incidents`), insert the new ones, delete those of the tickets concerned that
     are no longer produced."""
@@ -668,7 +698,7 @@ def _merge(organization_id: int | None, now: datetime, stats: Stats) -> None:
             indexes = cursor.fetchall()
             cursor.execute(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-                "WHERE conrelid = %s::regclass AND contype = 'f'",
+                "WHERE conrelid = %s::regclass AND contype IN ('f', 'u') ORDER BY contype DESC",
                 [table],
             )
             keys = cursor.fetchall()
@@ -778,8 +808,9 @@ def _recompute_postgres(
                     stats.add(piece_stats)
                     if progress is not None:
                         progress(done, len(pieces))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         _merge(organization_id, now, stats)
+        _add_cpu(stats, cpu)
         stats.merge_seconds = time.perf_counter() - started
         stats.write_seconds += stats.merge_seconds
     finally:
