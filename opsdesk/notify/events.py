@@ -282,10 +282,19 @@ def plan(activity: Activity) -> list[Notification]:
     subject = load_subject(activity)
     if subject is None:
         return []
-    recipients = _final_filter(event, activity, recipients_for(event, activity, subject))
-    prefs = _preferences(recipients.users, event)
-    context = context_for(activity, subject)
+    found = recipients_for(event, activity, subject)
+    # Most timeline entries (the event pipeline's work notes) have nobody to tell: the
+    # filters, preferences and the message context are only worked out for someone.
+    recipients = _final_filter(event, activity, found) if found.users or found.addresses else found
+    prefs = _preferences(recipients.users, event) if recipients.users else {}
     org_id = activity.organization_id
+    team_id = getattr(subject, "assignment_group_id", None)
+    hooks = [
+        h for h in ChatWebhook.objects.filter(organization_id=org_id) if h.wants(event, team_id)
+    ]
+    if not hooks and not recipients.addresses and not recipients.users:
+        return []
+    context = context_for(activity, subject)
     common = {
         "organization_id": org_id,
         "event": event,
@@ -316,10 +325,6 @@ def plan(activity: Activity) -> list[Notification]:
                 message_id=make_msgid(domain=mail_domain()),
             )
         )
-    team_id = getattr(subject, "assignment_group_id", None)
-    hooks = [
-        h for h in ChatWebhook.objects.filter(organization_id=org_id) if h.wants(event, team_id)
-    ]
     if hooks:
         named = [str(u) for u in recipients.users if wants(prefs, u, PreferenceChannel.CHAT)]
         _, text = render(org_id, event, TemplateChannel.CHAT, context)  # chat: the body

@@ -60,6 +60,7 @@ class Neighbourhood:
     loaded: set[int] = field(default_factory=set)
     labels: dict[tuple[int, int], str] = field(default_factory=dict)
     _down: dict[tuple[int, int], dict[int, Hit]] = field(default_factory=dict, repr=False)
+    _reach: dict[tuple[int, int], dict[int, Hit]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, organization_id: int, ci_ids: Iterable[int], hops: int) -> Neighbourhood:
@@ -73,6 +74,7 @@ class Neighbourhood:
         if not frontier:
             return
         self._down.clear()
+        self._reach.clear()
         types = {
             pk: (label, propagation)
             for pk, label, propagation in RelationshipType.objects.exclude(
@@ -131,8 +133,12 @@ class Neighbourhood:
         return sum(1 for e in self.adjacency.get(ci, ()) if e.direction == UP)
 
     def reach(self, start: int, hops: int | None = None) -> dict[int, Hit]:
-        """Every CI on a valley path of at most ``hops`` steps from `start` (itself at 0)."""
+        """Every CI on a valley path of at most ``hops`` steps from `start` (itself at 0).
+        Cached until the neighbourhood grows: the alerts of a batch share CIs."""
         limit = self.hops if hops is None else hops
+        cached = self._reach.get((start, limit))
+        if cached is not None:
+            return cached
         best: dict[int, Hit] = {start: Hit(start, 0, (start,))}
         # state: (ci, turned up yet)
         queue: deque[tuple[int, bool, tuple[int, ...]]] = deque([(start, False, (start,))])
@@ -154,6 +160,7 @@ class Neighbourhood:
                 if edge.other not in best:
                     best[edge.other] = Hit(edge.other, len(step) - 1, step)
                 queue.append((edge.other, state[1], step))
+        self._reach[(start, limit)] = best
         return best
 
     def downstream(self, start: int, hops: int | None = None) -> dict[int, Hit]:

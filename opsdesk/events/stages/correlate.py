@@ -209,6 +209,7 @@ def _choose(
     key: str,
     template: str,
     candidates: list[Candidate],
+    by_ci: dict[int, list[Candidate]],
     hood: Neighbourhood,
     batch: Batch,
     window: timedelta,
@@ -219,8 +220,13 @@ def _choose(
     if alert.ci_id and hops_limit:
         reach = hood.reach(alert.ci_id)
         mine = hood.downstream(alert.ci_id)
+        # Only groups with a CI in reach can join by topology (the index spares a scan of
+        # every group's CIs for every alert).
+        reachable = {id(c) for ci in reach for c in by_ci.get(ci, ())}
         best: tuple[tuple[int, float], Candidate, int, tuple[int, ...], str] | None = None
         for cand in candidates:
+            if id(cand) not in reachable:
+                continue
             near = [(ci, span) for ci, span in cand.cis.items() if _within(span, when, window)]
             hits = [
                 (reach[ci], span)
@@ -325,6 +331,10 @@ def correlate(batch: Batch) -> None:
         {a.ci_id for a in pending.values() if a.ci_id} | {ci for c in candidates for ci in c.cis}
     )
     group_by = list(settings.group_by or [])
+    by_ci: dict[int, list[Candidate]] = defaultdict(list)
+    for cand in candidates:
+        for ci in cand.cis:
+            by_ci[ci].append(cand)
 
     decisions: list[CorrelationDecision] = []
     opened: list[Candidate] = []
@@ -336,7 +346,7 @@ def correlate(batch: Batch) -> None:
         text = textmod.text_of(alert.normalised_text, alert.title)
         template = textmod.mine(batch.organization_id, text)
         alert.template = template[:10_000]
-        choice = _choose(alert, start, key, template, candidates, hood, batch, window)
+        choice = _choose(alert, start, key, template, candidates, by_ci, hood, batch, window)
         if choice is None:
             if alert.flapping:
                 continue  # a flapping alert never opens a group
@@ -365,6 +375,8 @@ def correlate(batch: Batch) -> None:
             choice = Choice(cand, Method.NEW, 1.0, reason)
         elif not choice.candidate.joined_method:
             choice.candidate.joined_method = choice.method
+        if alert.ci_id and alert.ci_id not in choice.candidate.cis:
+            by_ci[alert.ci_id].append(choice.candidate)
         choice.candidate.add(alert.ci_id, key, template, start)
         assigned[alert.pk] = choice.candidate
         decisions.append(
@@ -491,7 +503,10 @@ def _refresh(batch: Batch, touched: set[int], known: dict[int, Candidate], grown
     for pk, service in services.items():
         if service:
             groups[pk].service_id = service
-    AlertGroup.objects.bulk_update(
+    for group in groups.values():
+        group.updated_at = batch.now
+    bulk_set(
+        AlertGroup,
         list(groups.values()),
         [
             "title",
@@ -503,8 +518,6 @@ def _refresh(batch: Batch, touched: set[int], known: dict[int, Candidate], grown
             "firing_count",
             "service",
             "method",
+            "updated_at",
         ],
-        batch_size=500,
     )
-    # The timestamp column auto_now does not touch in bulk_update.
-    AlertGroup.objects.filter(pk__in=list(groups)).update(updated_at=batch.now)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,7 @@ from opsdesk.cmdb.models import ConfigurationItem
 from opsdesk.events import pipeline
 from opsdesk.events.choices import SEVERITY_RANK, EventStatus, GroupState, Severity
 from opsdesk.events.models import Alert, AlertGroup, CorrelationSettings
+from opsdesk.events.stages.dedup import bulk_set
 from opsdesk.servicedesk import actions as desk
 from opsdesk.servicedesk.choices import (
     OPEN_STATES,
@@ -202,9 +204,17 @@ def _alert_line(alert: Alert, ci_names: dict[int, str]) -> str:
     return f"- {alert.title} ({alert.severity}{where})"
 
 
-def _alert_lines(alerts: list[Alert]) -> str:
-    ci_ids = {a.ci_id for a in alerts[:NOTE_ALERTS] if a.ci_id}
-    names = dict(ConfigurationItem.objects.filter(pk__in=ci_ids).values_list("pk", "name"))
+def ci_names(alert_lists: Iterable[list[Alert]]) -> dict[int, str]:
+    """The names of the CIs the notes name, for all of a batch's notes in one query."""
+    ci_ids = {a.ci_id for alerts in alert_lists for a in alerts[:NOTE_ALERTS] if a.ci_id}
+    if not ci_ids:
+        return {}
+    return dict(ConfigurationItem.objects.filter(pk__in=ci_ids).values_list("pk", "name"))
+
+
+def _alert_lines(alerts: list[Alert], names: dict[int, str] | None = None) -> str:
+    if names is None:
+        names = ci_names([alerts])
     lines = [_alert_line(a, names) for a in alerts[:NOTE_ALERTS]]
     if len(alerts) > NOTE_ALERTS:
         lines.append(f"... and {len(alerts) - NOTE_ALERTS} more.")
@@ -459,7 +469,11 @@ def _raise_priority(incident: Incident, group: AlertGroup) -> bool:
 
 
 def _update(
-    group: AlertGroup, incident: Incident, new: list[Alert], last_severity: str | None
+    group: AlertGroup,
+    incident: Incident,
+    new: list[Alert],
+    last_severity: str | None,
+    names: dict[int, str],
 ) -> None:
     worse = last_severity is not None and SEVERITY_RANK.get(group.severity, 99) < SEVERITY_RANK.get(
         last_severity, 99
@@ -471,7 +485,7 @@ def _update(
     if new:
         parts.append(
             f"{len(new)} alert(s) fired in alert group {group.number} "
-            f"({group.alert_count} in all, {group.firing_count} firing):\n{_alert_lines(new)}"
+            f"({group.alert_count} in all, {group.firing_count} firing):\n{_alert_lines(new, names)}"
         )
     if worse:
         raised = incident.state in OPEN_STATES and _raise_priority(incident, group)
@@ -506,13 +520,15 @@ def run(batch: pipeline.Batch) -> None:
         )
         _rank_fresh(batch, [g for g in groups if g.incident_id is None and wants_incident(g, conf)])
         new_alerts = _new_alerts(batch, touched)
+        names = ci_names(new_alerts.values())
         linked = [g.incident_id for g in groups if g.incident_id]
         severities = recorded_severity(linked) if linked else {}
         twins: list[AlertGroup] | None = None
         for group in groups:
             incident = group.incident
             if incident is not None and incident.state in OPEN_STATES:
-                _update(group, incident, new_alerts.get(group.pk, []), severities.get(incident.pk))
+                new = new_alerts.get(group.pk, [])
+                _update(group, incident, new, severities.get(incident.pk), names)
                 continue
             if not wants_incident(group, conf):
                 continue
@@ -572,7 +588,7 @@ def _rank_fresh(batch: pipeline.Batch, groups: list[AlertGroup]) -> None:
             group.cause_change_id = rootcause.cause_change_of(candidates)
             changed.append(group)
     if changed:
-        AlertGroup.objects.bulk_update(changed, ["root_causes", "cause_change"], batch_size=200)
+        bulk_set(AlertGroup, changed, ["root_causes", "cause_change"])
 
 
 def _sync_ci(group: AlertGroup, incident: Incident) -> str:

@@ -9,6 +9,7 @@ from opsdesk.events.correlation.topology import Neighbourhood
 from opsdesk.events.models import AlertGroup
 from opsdesk.events.pipeline import Batch, stage
 from opsdesk.events.stages.correlate import SCRATCH_GROWN, SCRATCH_HOOD
+from opsdesk.events.stages.dedup import bulk_set
 
 
 @stage("root_cause")
@@ -36,4 +37,4 @@ def root_cause(batch: Batch) -> None:
             group.cause_change_id = cause
             changed.append(group)
     if changed:
-        AlertGroup.objects.bulk_update(changed, ["root_causes", "cause_change"], batch_size=200)
+        bulk_set(AlertGroup, changed, ["root_causes", "cause_change"])
