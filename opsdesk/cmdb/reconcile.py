@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from django.db import connection, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import BooleanField, JSONField, Max, Q, QuerySet
 from django.utils import timezone
 
 from opsdesk.accounts.models import Team
@@ -110,10 +111,11 @@ class _Slot:
     attributes: dict[str, Any]
     pairs: list[tuple[str, str]]
     rows: list[int | str]
-    ci: ConfigurationItem | None = None  # the existing CI it is
+    current: dict[str, Any] | None = None  # the existing CI's stored values (`STORED`)
     ci_id: int | None = None  # the existing or, once written, the new CI's id
     action: str = ""
     changed: list[str] = field(default_factory=list)
+    updates: dict[str, Any] = field(default_factory=dict)  # attname -> new value
     failed: bool = False
     source_only: bool = False
 
@@ -145,6 +147,14 @@ def _rank(precedence: list[str], source: str | None) -> int:
 def _chunks(values: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def _among(column: str, values: list[Any]) -> tuple[str, list[Any]]:
+    """SQL for `column` being one of `values`, and its parameters: one array parameter on
+    PostgreSQL (no placeholder per value for the driver to split), an IN list elsewhere."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
 def _coerce_criticality(value: Any) -> Any:
@@ -407,30 +417,29 @@ class _Reconciler:
                 continue
             if distinct:
                 ci_ids.setdefault(distinct[0], []).append(slot)
-        existing: dict[int, ConfigurationItem] = {}
-        for chunk in _chunks(list(ci_ids)):
-            for ci in ConfigurationItem.objects.filter(pk__in=chunk, organization=self.org):
-                existing[ci.pk] = ci
+        # The stored values only, as rows: no model instance (and its audit snapshot) per CI;
+        # the few that change are loaded as instances when written.
+        existing = self.stored_cis(list(ci_ids))
         for ci_id, matched in ci_ids.items():
             for slot in matched:
-                ci = existing.get(ci_id)
-                if ci is None:
+                current = existing.get(ci_id)
+                if current is None:
                     continue
                 if len(matched) > 1:
                     self.error(
                         slot.rows[-1], "identifiers", "Several rows of this file match the same CI."
                     )
                     slot.failed = True
-                elif ci.ci_class_id != slot.ci_class.pk:
+                elif current["ci_class_id"] != slot.ci_class.pk:
                     self.error(
                         slot.rows[-1],
                         "class",
-                        f"Identifies the existing CI {ci.name!r}, which is a "
-                        f"{self.classes_by_pk()[ci.ci_class_id].label}.",
+                        f"Identifies the existing CI {current['name']!r}, which is a "
+                        f"{self.classes_by_pk()[current['ci_class_id']].label}.",
                     )
                     slot.failed = True
                 else:
-                    slot.ci, slot.ci_id = ci, ci.pk
+                    slot.current, slot.ci_id = current, ci_id
         self.known = found
 
     def lookup_identifiers(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -445,42 +454,74 @@ class _Reconciler:
         with connection.cursor() as cursor:
             for kind, values in by_kind.items():
                 for chunk in _chunks(sorted(values), LOOKUP_CHUNK):
+                    among, params = _among("value", chunk)
                     cursor.execute(
                         f"SELECT value, ci_id FROM {table} "  # noqa: S608 - a quoted table name
-                        f"WHERE organization_id = %s AND kind = %s "
-                        f"AND value IN ({', '.join(['%s'] * len(chunk))})",
-                        [self.org.pk, kind, *chunk],
+                        f"WHERE organization_id = %s AND kind = %s AND {among}",
+                        [self.org.pk, kind, *params],
                     )
                     for value, ci_id in cursor.fetchall():
                         found[(kind, value)] = ci_id
         return found
 
+    def stored_cis(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """{id: {column: value}} of `STORED` for the organisation's CIs among `ids`. Plain
+        SQL, JSON decoded with orjson: no model instance (and audit snapshot) per CI, and no
+        placeholder list per chunk on PostgreSQL."""
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(name) for name in STORED)
+        table = quote(ConfigurationItem._meta.db_table)
+        json_at = [i for i, name in enumerate(STORED) if name in JSON_STORED]
+        bool_at = [i for i, name in enumerate(STORED) if name in BOOL_STORED]
+        existing: dict[int, dict[str, Any]] = {}
+        with connection.cursor() as cursor:
+            for chunk in _chunks(ids, LOOKUP_CHUNK):
+                # The organisation is checked here, not in SQL: by the primary key alone the
+                # planner cannot pick the organisation's index and test every row of it
+                # against the whole list.
+                among, params = _among("id", chunk)
+                cursor.execute(
+                    f"SELECT organization_id, {columns} FROM {table} "  # noqa: S608
+                    f"WHERE {among}",
+                    params,
+                )
+                for org_id, *values in cursor.fetchall():
+                    if org_id != self.org.pk:
+                        continue
+                    for i in json_at:
+                        if values[i] is not None:
+                            values[i] = orjson.loads(values[i])
+                    for i in bool_at:
+                        values[i] = bool(values[i])  # SQLite stores 0 / 1
+                    existing[values[0]] = dict(zip(STORED, values, strict=True))
+        return existing
+
     def classes_by_pk(self) -> dict[int, CIClass]:
         return {c.pk: c for c in self.classes.values()}
 
     def plan(self, slot: _Slot) -> None:
-        if slot.ci is None:
+        current = slot.current
+        if current is None:
             slot.action = "create"
             return  # what a new CI sets is listed only for the preview (see `_changed`)
         source = self.source
         precedence = list(slot.ci_class.source_precedence or [])
-        ci = slot.ci
-        sources = dict(ci.attribute_sources or {})
+        sources = dict(current["attribute_sources"] or {})
         mine = _rank(precedence, source)
         changed: list[str] = []
-        attrs = dict(ci.attributes or {})
+        updates: dict[str, Any] = {}
+        attrs = dict(current["attributes"] or {})
         source_only = False
         for name, value in slot.values.items():
             attname = f"{name}_id" if name in TEAM_FIELDS else name
-            current = getattr(ci, attname)
-            if current == value:
+            if current[attname] == value:
                 if sources.get(name) != source and mine < _rank(precedence, sources.get(name)):
                     sources[name] = source
                     source_only = True
                 continue
             if mine > _rank(precedence, sources.get(name)):
                 continue  # a more trusted source set it
-            setattr(ci, attname, value)
+            updates[attname] = value
             sources[name] = source
             changed.append(name)
         for key, value in slot.attributes.items():
@@ -498,14 +539,13 @@ class _Reconciler:
             sources[tracked] = source
             changed.append(tracked)
         if changed:
-            ci.attributes = attrs
-            ci.attribute_sources = sources
+            slot.updates = {**updates, "attributes": attrs, "attribute_sources": sources}
             slot.action = "update"
             slot.changed = changed
         else:
             slot.action = "unchanged"
             if source_only:
-                ci.attribute_sources = sources
+                slot.updates = {"attribute_sources": sources}
                 slot.changed = []
                 slot.source_only = True
 
@@ -618,12 +658,16 @@ class _Reconciler:
         if not known_ids:
             return planned
         existing: set[tuple[int, int, int]] = set()
-        for chunk in _chunks(sorted(known_ids)):
-            existing.update(
-                Relationship.objects.filter(source_id__in=chunk).values_list(
-                    "source_id", "type_id", "target_id"
+        table = connection.ops.quote_name(Relationship._meta.db_table)
+        with connection.cursor() as cursor:
+            for chunk in _chunks(sorted(known_ids), LOOKUP_CHUNK):
+                among, params = _among("source_id", chunk)
+                cursor.execute(
+                    f"SELECT source_id, type_id, target_id FROM {table} "  # noqa: S608
+                    f"WHERE {among}",
+                    params,
                 )
-            )
+                existing.update(cursor.fetchall())
         return [
             (src, rel_type, tgt, row)
             for src, rel_type, tgt, row in planned
@@ -639,17 +683,19 @@ class _Reconciler:
     ) -> None:
         new = [slot for slot in slots if slot.action == "create"]
         changed = [slot for slot in slots if slot.action == "update"]
-        source_only = [slot.ci for slot in slots if slot.source_only]
+        source_only = [slot for slot in slots if slot.source_only]
         self.create_cis(new)
         if changed:
             fields = sorted(
                 {n for s in changed for n in s.changed if not n.startswith("attributes.")}
                 | {"attributes", "attribute_sources"}
             )
-            audited_bulk_update([s.ci for s in changed], fields)
+            audited_bulk_update(self.updated_instances(changed), fields)
         if source_only:
-            ConfigurationItem.objects.bulk_update(
-                source_only, ["attribute_sources"], batch_size=500
+            # Bookkeeping only (attribute sources are not audited): past the change-logged
+            # queryset, which refuses bulk updates.
+            ConfigurationItem._base_manager.bulk_update(
+                self.updated_instances(source_only), ["attribute_sources"], batch_size=500
             )
         # Identifiers: every slot's values not yet stored (a CI found by one gains the others).
         known = getattr(self, "known", {})
@@ -667,10 +713,17 @@ class _Reconciler:
         # Last seen by this source: new CIs get a record; known ones are touched in bulk.
         seen_ids = [slot.ci_id for slot in slots if slot.action != "create"]
         have: set[int] = set()
-        for chunk in _chunks(seen_ids):
-            records = CISourceRecord.objects.filter(ci_id__in=chunk, source=self.source)
-            have.update(records.values_list("ci_id", flat=True))
-            records.update(last_seen=self.now)
+        table = connection.ops.quote_name(CISourceRecord._meta.db_table)
+        stamp = connection.ops.adapt_datetimefield_value(self.now)
+        with connection.cursor() as cursor:
+            for chunk in _chunks(seen_ids, LOOKUP_CHUNK):
+                among, params = _among("ci_id", chunk)
+                cursor.execute(
+                    f"UPDATE {table} SET last_seen = %s "  # noqa: S608 - a quoted table name
+                    f"WHERE source = %s AND {among} RETURNING ci_id",
+                    [stamp, self.source, *params],
+                )
+                have.update(ci_id for (ci_id,) in cursor.fetchall())
         source, now = self.source, self.now
         insert_tuples(
             CISourceRecord,
@@ -692,6 +745,20 @@ class _Reconciler:
                 rels.append((org_id, s, t, rel_type.id, discovered_by))
         audited_insert_tuples(Relationship, RELATIONSHIP_COLUMNS, rels, _describe_relationship)
         self.result.relationships_created = len(rels)
+
+    def updated_instances(self, slots: list[_Slot]) -> list[ConfigurationItem]:
+        """The slots' CIs loaded as instances (so the audit sees what they were), with the
+        planned updates applied."""
+        instances: dict[int, ConfigurationItem] = {}
+        for chunk in _chunks([slot.ci_id for slot in slots]):
+            instances.update(ConfigurationItem.objects.order_by().in_bulk(chunk))
+        out = []
+        for slot in slots:
+            ci = instances[slot.ci_id]
+            for attname, value in slot.updates.items():
+                setattr(ci, attname, value)
+            out.append(ci)
+        return out
 
     def create_cis(self, slots: list[_Slot]) -> None:
         """Insert the new CIs as tuples (no model instance per row), each with its audit
@@ -732,6 +799,14 @@ CI_COLUMNS = (
     *(f"{name}_id" if name in TEAM_FIELDS else name for name, _ in CI_DEFAULTS),
     "attributes",
     "attribute_sources",
+)
+#: What reconciling reads of an existing CI: the columns a row may set, and its bookkeeping.
+STORED = ("id", "ci_class_id", *CI_COLUMNS[2:])
+JSON_STORED = frozenset(
+    f.attname for f in ConfigurationItem._meta.concrete_fields if isinstance(f, JSONField)
+)
+BOOL_STORED = frozenset(
+    f.attname for f in ConfigurationItem._meta.concrete_fields if isinstance(f, BooleanField)
 )
 RELATIONSHIP_COLUMNS = ("organization_id", "source_id", "target_id", "type_id", "discovered_by")
 

@@ -202,3 +202,52 @@ def test_an_edit_made_by_a_person_survives_the_next_import(cast):
     assert server.attributes["os"] == "rhel-9"  # "manual" outranks the scanner
     assert server.criticality == 1
     assert result.unchanged == 1
+
+
+def test_a_reimport_updates_only_what_changed_and_touches_last_seen(cast):
+    from opsdesk.accounts.models import Team
+
+    ops = Team.objects.create(organization=cast.org_a, name="Ops", slug="ops")
+    header = (
+        "class,name,environment,holds_personal_data,tags,owner_team,attr:serial_number,attr:os\n"
+    )
+    run_csv(
+        cast,
+        header + "server,app-1,production,no,a;b,,SN-5,linux\nserver,app-2,test,yes,,,SN-6,bsd\n",
+    )
+    app1 = ConfigurationItem.objects.get(name="app-1")
+    CISourceRecord.objects.filter(ci=app1).update(last_seen=app1.created_at - timedelta(days=3))
+    audit_before = AuditRecord.objects.order_by("-pk").values_list("pk", flat=True)[0]
+    result = run_csv(
+        cast,
+        header + "server,app-1,staging,no,a;b,Ops,SN-5,linux\nserver,app-2,test,yes,,,SN-6,bsd\n",
+    )
+    assert (result.created, result.updated, result.unchanged) == (0, 1, 1)
+    app1.refresh_from_db()
+    assert (app1.environment, app1.owner_team_id, app1.holds_personal_data) == (
+        "staging",
+        ops.pk,
+        False,
+    )
+    assert app1.attribute_sources["owner_team"] == "csv"
+    record = AuditRecord.objects.get(pk__gt=audit_before)  # one record: the changed CI's
+    assert record.object_id == str(app1.pk) and record.action == "update"
+    assert record.changes["environment"] == ["production", "staging"]
+    assert record.changes["owner_team"] == [None, ops.pk]
+    assert set(record.changes) == {"environment", "owner_team"}
+    seen = CISourceRecord.objects.get(ci=app1, source="csv").last_seen
+    assert seen > app1.created_at
+
+
+def test_a_more_trusted_source_with_the_same_values_takes_them_over_without_an_update(cast):
+    run_csv(
+        cast, "class,name,attr:serial_number,attr:os\nserver,db-3,SN-3,linux\n", source="scanner"
+    )
+    audit_before = AuditRecord.objects.count()
+    result = run_csv(
+        cast, "class,name,attr:serial_number,attr:os\nserver,db-3,SN-3,linux\n", source="manual"
+    )
+    assert (result.updated, result.unchanged) == (0, 1)
+    server = ConfigurationItem.objects.get(name="db-3")
+    assert server.attribute_sources["attributes.os"] == "manual"
+    assert AuditRecord.objects.count() == audit_before
