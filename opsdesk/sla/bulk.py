@@ -661,8 +661,10 @@ def _run_piece(bounds: tuple[int, int]) -> Stats:
             columns = [np.concatenate([c, e]) for c, e in zip(columns, extra, strict=True)]
         stats.clocks = len(columns[0])
         started = time.perf_counter()
+        staging = _staging(lo)
+        cursor.execute(bv.staging_table(staging))
         if stats.clocks:
-            with cursor.copy(f"COPY {_STATE['staging']} FROM STDIN (FORMAT BINARY)") as copy:
+            with cursor.copy(f"COPY {staging} FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(bv.binary_copy(columns))
         stats.write_seconds = time.perf_counter() - started
     _add_cpu(stats, cpu)
@@ -670,75 +672,115 @@ def _run_piece(bounds: tuple[int, int]) -> Stats:
     return stats
 
 
-def _merge(organization_id: int | None, now: datetime, stats: Stats) -> None:
-    """Move the staged clocks into the clock table, in one transaction. Into an empty table:
-    one INSERT, with its secondary indexes, unique and foreign keys dropped before and built
-    again after (as a restore does: one sort per index, one join per key). Otherwise set-based:
-    update the clocks whose values changed (``computed_at`` moves only for those, as in
-    `recompute_incidents`), insert the new ones, delete those of the tickets concerned that
-    are no longer produced."""
-    table, staging = Clock._meta.db_table, _STATE["staging"]
-    names = ", ".join(COLUMNS)
-    select = bv.staged_clocks(staging)
-    # Not inside a caller's transaction: its pending foreign-key checks forbid the rebuild.
-    nested = connection.in_atomic_block
-    with transaction.atomic(), connection.cursor() as django_cursor:
-        cursor = django_cursor.cursor
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
-        cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")  # noqa: S608
-        if not cursor.fetchone()[0] and not nested:
-            cursor.execute(
+def _staging(lo: int) -> str:
+    """The staging table of the piece starting at ``lo`` (unlogged; dropped once merged)."""
+    return f"sla_bulk_{_STATE['run']}_{lo}"
+
+
+class _Merger:
+    """Moves each piece's staged clocks into the clock table as the piece is done, all in one
+    transaction (while the workers compute the next pieces).
+
+    Into an empty table (a rebuild): INSERTs, with its secondary indexes, unique and foreign
+    keys dropped at the start and built again at the end (as a restore does: one sort per
+    index, one join per key). Otherwise, per piece: update the clocks whose values changed
+    (``computed_at`` moves only for those, as in `recompute_incidents`), insert the new ones,
+    delete those of the piece's tickets that are no longer produced."""
+
+    def __init__(self, organization_id: int | None, now: datetime, stats: Stats) -> None:
+        self.organization_id, self.now, self.stats = organization_id, now, stats
+        self.table = Clock._meta.db_table
+        self.names = ", ".join(COLUMNS)
+        self.indexes: list[tuple[str, str]] = []
+        self.keys: list[tuple[str, str]] = []
+        self.rebuild = False
+
+    def __enter__(self) -> _Merger:
+        # Not inside a caller's transaction: its pending foreign-key checks forbid a rebuild.
+        nested = connection.in_atomic_block
+        self.atomic = transaction.atomic()
+        self.atomic.__enter__()
+        self.cpu = _cpu()
+        started = time.perf_counter()
+        self.cursor = connection.cursor().cursor
+        self.cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        self.cursor.execute(f"LOCK TABLE {self.table} IN SHARE ROW EXCLUSIVE MODE")
+        self.cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table})")  # noqa: S608
+        self.rebuild = not self.cursor.fetchone()[0] and not nested
+        if self.rebuild:
+            self.cursor.execute(
                 "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
                 "FROM pg_index i WHERE i.indrelid = %s::regclass AND NOT EXISTS "
                 "(SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)",
-                [table],
+                [self.table],
             )
-            indexes = cursor.fetchall()
-            cursor.execute(
+            self.indexes = self.cursor.fetchall()
+            self.cursor.execute(
                 "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
                 "WHERE conrelid = %s::regclass AND contype IN ('f', 'u') ORDER BY contype DESC",
-                [table],
+                [self.table],
             )
-            keys = cursor.fetchall()
-            for name, _ in indexes:
-                cursor.execute(f'DROP INDEX "{name}"')
-            for name, _ in keys:
-                cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-            cursor.execute(f"INSERT INTO {table} ({names}) {select}", {"now": now})
-            stats.created = cursor.rowcount
-            for _, definition in indexes:
-                cursor.execute(definition)
-            for name, definition in keys:
-                cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
-            return
-        cursor.execute(f"CREATE TEMP TABLE sla_bulk_new AS {select}", {"now": now})
-        cursor.execute("ANALYZE sla_bulk_new")
-        key = (
-            "c.definition_id = n.definition_id AND c.subject_type = n.subject_type "
-            "AND c.subject_id = n.subject_id AND c.metric = n.metric"
-        )
-        changed = " OR ".join(f"c.{c} IS DISTINCT FROM n.{c}" for c in COMPARED)
-        cursor.execute(
-            f"UPDATE {table} c SET {', '.join(f'{c} = n.{c}' for c in UPDATED)} "  # noqa: S608
-            f"FROM sla_bulk_new n WHERE {key} AND ({changed})"
-        )
-        stats.updated = cursor.rowcount
-        cursor.execute(
-            f"INSERT INTO {table} ({names}) SELECT {names} FROM sla_bulk_new n "  # noqa: S608
-            f"WHERE NOT EXISTS (SELECT 1 FROM {table} c WHERE {key})"
-        )
-        stats.created = cursor.rowcount
-        org = "AND i.organization_id = %(org)s" if organization_id is not None else ""
-        cursor.execute(
-            f"DELETE FROM {table} c WHERE c.subject_type = 'incident' AND c.subject_id IN "  # noqa: S608
-            f"(SELECT i.id FROM servicedesk_incident i WHERE TRUE {org}) "
-            f"AND NOT EXISTS (SELECT 1 FROM sla_bulk_new n WHERE {key})",
-            {"org": organization_id},
-        )
-        stats.deleted = cursor.rowcount
-        cursor.execute("DROP TABLE sla_bulk_new")
+            self.keys = self.cursor.fetchall()
+            for name, _ in self.indexes:
+                self.cursor.execute(f'DROP INDEX "{name}"')
+            for name, _ in self.keys:
+                self.cursor.execute(f'ALTER TABLE {self.table} DROP CONSTRAINT "{name}"')
+        self.stats.merge_seconds += time.perf_counter() - started
+        return self
+
+    def piece(self, lo: int, hi: int) -> None:
+        started = time.perf_counter()
+        cursor, table, names, staging = self.cursor, self.table, self.names, _staging(lo)
+        select = bv.staged_clocks(staging)
+        params = {"now": self.now, "lo": lo, "hi": hi, "org": self.organization_id}
+        if self.rebuild:
+            cursor.execute(f"INSERT INTO {table} ({names}) {select}", params)
+            self.stats.created += cursor.rowcount
+        else:
+            cursor.execute(f"CREATE TEMP TABLE sla_bulk_new AS {select}", params)
+            key = (
+                "c.definition_id = n.definition_id AND c.subject_type = n.subject_type "
+                "AND c.subject_id = n.subject_id AND c.metric = n.metric"
+            )
+            changed = " OR ".join(f"c.{c} IS DISTINCT FROM n.{c}" for c in COMPARED)
+            cursor.execute(
+                f"UPDATE {table} c SET {', '.join(f'{c} = n.{c}' for c in UPDATED)} "  # noqa: S608
+                f"FROM sla_bulk_new n WHERE {key} AND ({changed})"
+            )
+            self.stats.updated += cursor.rowcount
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM sla_bulk_new n "  # noqa: S608
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table} c WHERE {key})"
+            )
+            self.stats.created += cursor.rowcount
+            org = "AND i.organization_id = %(org)s" if self.organization_id is not None else ""
+            cursor.execute(
+                f"DELETE FROM {table} c WHERE c.subject_type = 'incident' "  # noqa: S608
+                f"AND c.subject_id >= %(lo)s AND c.subject_id < %(hi)s AND c.subject_id IN "
+                f"(SELECT i.id FROM servicedesk_incident i WHERE i.id >= %(lo)s "
+                f"AND i.id < %(hi)s {org}) "
+                f"AND NOT EXISTS (SELECT 1 FROM sla_bulk_new n WHERE {key})",
+                params,
+            )
+            self.stats.deleted += cursor.rowcount
+            cursor.execute("DROP TABLE sla_bulk_new")
+        cursor.execute(f"DROP TABLE {staging}")
+        self.stats.merge_seconds += time.perf_counter() - started
+
+    def __exit__(self, *exc: Any) -> None:
+        started = time.perf_counter()
+        try:
+            if exc[0] is None:
+                for _, definition in self.indexes:
+                    self.cursor.execute(definition)
+                for name, definition in self.keys:
+                    self.cursor.execute(
+                        f'ALTER TABLE {self.table} ADD CONSTRAINT "{name}" {definition}'
+                    )
+                _add_cpu(self.stats, self.cpu)
+        finally:
+            self.atomic.__exit__(*exc)
+        self.stats.merge_seconds += time.perf_counter() - started
 
 
 # --- the whole run ----------------------------------------------------------------------------
@@ -780,6 +822,10 @@ def recompute_all(
     return stats
 
 
+def _run(bounds: tuple[int, int]) -> tuple[tuple[int, int], Stats]:
+    return bounds, _run_piece(bounds)
+
+
 def _recompute_postgres(
     organization_id: int | None, now: datetime, workers: int, progress: Progress | None
 ) -> Stats:
@@ -788,36 +834,42 @@ def _recompute_postgres(
     stats = Stats(workers=workers)
     if progress is not None:
         progress(0, len(pieces))
-    staging = _STATE["staging"] = f"sla_bulk_staging_{os.getpid()}"
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {staging}")
-        cursor.execute(bv.staging_table(staging))
+    _STATE["run"] = os.getpid()
     try:
         if workers == 1 or len(pieces) <= 1 or connection.in_atomic_block:
             # In-process (also inside a transaction, whose rows other connections cannot see).
-            for done, piece in enumerate(pieces, 1):
-                stats.add(_run_piece(piece))
-                if progress is not None:
-                    progress(done, len(pieces))
+            with _Merger(organization_id, now, stats) as merger:
+                for done, piece in enumerate(pieces, 1):
+                    stats.add(_run_piece(piece))
+                    merger.piece(*piece)
+                    if progress is not None:
+                        progress(done, len(pieces))
             stats.workers = 1
         else:
             connections.close_all()  # each worker opens its own
             context = multiprocessing.get_context("fork")
-            with context.Pool(workers) as pool:
-                for done, piece_stats in enumerate(pool.imap_unordered(_run_piece, pieces), 1):
+            with context.Pool(workers) as pool, _Merger(organization_id, now, stats) as merger:
+                for done, (piece, piece_stats) in enumerate(pool.imap_unordered(_run, pieces), 1):
                     stats.add(piece_stats)
+                    merger.piece(*piece)
                     if progress is not None:
                         progress(done, len(pieces))
-        started, cpu = time.perf_counter(), _cpu()
-        _merge(organization_id, now, stats)
-        _add_cpu(stats, cpu)
-        stats.merge_seconds = time.perf_counter() - started
-        stats.write_seconds += stats.merge_seconds
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {staging}")
+        _drop_staging()
+    stats.write_seconds += stats.merge_seconds
     stats.unchanged = stats.clocks - stats.created - stats.updated
     return stats
+
+
+def _drop_staging() -> None:
+    """Staging tables a failed run left behind."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE %s",
+            [f"sla\\_bulk\\_{_STATE['run']}\\_%"],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 
 def _recompute_sqlite(

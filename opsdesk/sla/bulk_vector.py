@@ -628,9 +628,11 @@ SELECT r.organization_id, r.definition_id, {_text(METRICS, "metric")} AS metric,
        NULL::float8 AS breach_probability, '{{}}'::jsonb AS prediction,
        NULL::timestamptz AS predicted_at
 FROM {{staging}} r JOIN servicedesk_incident i ON i.id = r.subject_id
+WHERE i.id >= %(lo)s AND i.id < %(hi)s
 """  # noqa: S608
 
 
 def staged_clocks(staging: str) -> str:
-    """The staged clocks as the clock table's columns (``%(now)s`` is ``computed_at``)."""
+    """The staged clocks of a piece as the clock table's columns (``%(now)s`` is
+    ``computed_at``; ``%(lo)s`` and ``%(hi)s`` bound the piece's incident ids)."""
     return _SELECT.replace("{staging}", staging)
