@@ -1,13 +1,24 @@
 """Event ingest: OpsDesk against Alerta, same traffic, same PostgreSQL, same run.
 
     .venv/bin/python benchmarks/ingest.py --database-url postgres://postgres@127.0.0.1:5432/postgres
-        [--singles 2000] [--batches 20] [--batch-size 500] [--concurrency 8] [--skip-alerta]
+        [--singles 2000] [--batches 20] [--batch-size 500] [--concurrency 8]
+        [--client-processes 2] [--workers 2] [--threads 4] [--cases single-new,...]
+        [--skip-alerta] [--skip-opsdesk]
 
 OpsDesk runs as `opsdesk serve` (gunicorn, 2 workers x 4 threads) plus one `opsdesk worker`
 (the database inbox with LISTEN/NOTIFY); Alerta is `alerta-server` 9.1.0 from PyPI, installed
 by this script into its own venv under var/bench-alerta/, served by gunicorn (2 workers x 4
-threads, its WSGI app) on its own database of the same PostgreSQL server. Traffic goes only
-to 127.0.0.1 and is bounded by the counts above.
+threads, its WSGI app) on its own database of the same PostgreSQL server. Both gunicorns get
+a 300 s worker timeout (a batch of 500 can take Alerta longer than the default 30 s on a
+busy machine). Traffic goes only to 127.0.0.1 and is bounded by the counts above.
+
+The client is the same for both: keep-alive connections on raw sockets with the requests
+built beforehand, spread over client processes (one Python process with http.client threads
+cost about as much CPU per request as the lean server, on the same 2 cores). Its CPU and the
+server's per request are reported too. Errors are counted and the report says which
+(status and the start of the answer; 0 = no HTTP answer). Alerta opens a database
+connection per request (its design; no pool), so it also fails when the PostgreSQL server
+runs out of connections (other work on a shared machine): that shows as its error.
 
 Cases, each run against both with the same bodies:
   single-new    one event per request, every event a new alert
@@ -91,20 +102,35 @@ def wait_until_up(port: int, path: str, timeout: float = 60.0) -> None:
 
 
 class Keys:
-    """Alert identities: new ones on demand, repeats drawn from those already sent."""
+    """Alert identities: new ones on demand, repeats drawn from those already sent.
 
-    def __init__(self, prefix: str, seed: int) -> None:
+    A repeat is of an alert sent earlier in the same request or at least ``lag`` requests
+    before, so that with fewer than ``lag`` requests in flight its first request has been
+    answered: otherwise the first sending and its repeat race each other into Alerta, which
+    then creates the alert twice and answers the loser with a 500 (its unique key
+    ``env_res_evt_cust_key``). The race is a property of concurrent clients, not of the load,
+    and would count against Alerta only."""
+
+    def __init__(self, prefix: str, seed: int, lag: int) -> None:
         self.prefix = prefix
-        self.sent: list[int] = []
+        self.answered: list[int] = []  # first sent at least `lag` requests ago
+        self.in_flight: list[list[int]] = []  # first sent in each of the last requests
+        self.lag = lag
         self.next = 0
         self.rng = random.Random(seed)  # noqa: S311 - traffic, not secrets
 
+    def start_request(self) -> None:
+        self.in_flight.append([])
+        if len(self.in_flight) > self.lag:
+            self.answered += self.in_flight.pop(0)
+
     def draw(self, dup_ratio: float) -> int:
-        if self.sent and self.rng.random() < dup_ratio:
-            return self.rng.choice(self.sent)
+        pool = self.answered + self.in_flight[-1]
+        if pool and self.rng.random() < dup_ratio:
+            return self.rng.choice(pool)
         key = self.next
         self.next += 1
-        self.sent.append(key)
+        self.in_flight[-1].append(key)
         return key
 
 
@@ -169,10 +195,13 @@ def alertmanager_batch(idents: list[dict[str, str]]) -> dict[str, Any]:
     }
 
 
-def build_case(name: str, prefix: str, requests: int, per_request: int, dup: float) -> dict:
-    keys = Keys(prefix, seed=zlib.crc32(name.encode()))
+def build_case(
+    name: str, prefix: str, requests: int, per_request: int, dup: float, lag: int = 16
+) -> dict:
+    keys = Keys(prefix, seed=zlib.crc32(name.encode()), lag=lag)
     bodies: list[list[dict[str, str]]] = []
     for _ in range(requests):
+        keys.start_request()
         bodies.append([identity(prefix, keys.draw(dup)) for _ in range(per_request)])
     return {"name": name, "requests": bodies, "events": requests * per_request, "dup": dup}
 
@@ -283,7 +312,10 @@ def _client(
             sent = time.monotonic()
             try:
                 status, data = conn.exchange(requests[i])
-            except OSError as exc:
+            except Exception as exc:
+                # Any failure is this request's error, recorded, and the next request goes
+                # on a new connection (a client thread that died would leave its share of
+                # the requests unsent, and counted as errors without a reason).
                 conn.close()
                 status, data = 0, f"{type(exc).__name__}: {exc}".encode()
             rows.append((i, wall0 + sent - started, time.monotonic() - sent, status, data[:500]))
@@ -623,7 +655,9 @@ def main() -> None:
     if not args.database_url.startswith("postgres"):
         sys.exit("--database-url: a PostgreSQL URL (Alerta and the comparison need PostgreSQL).")
 
-    var = ROOT / "var" / "bench-ingest"
+    # Per database name: two runs on one machine with different --database-url names share
+    # neither their files nor their databases (each drops and re-creates its own).
+    var = ROOT / "var" / f"bench-ingest-{args.database_url.rpartition('/')[2] or 'opsdesk'}"
     shutil.rmtree(var, ignore_errors=True)
     var.mkdir(parents=True)
     url = fresh_postgres_database(args.database_url, "bench_ingest")
@@ -851,9 +885,19 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "database": "postgresql",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "opsdesk_setup": "opsdesk serve (gunicorn gthread 2x4) + 1 opsdesk worker, database inbox",
-        "alerta_setup": f"alerta-server {ALERTA_VERSION}, gunicorn gthread 2x4, same PostgreSQL",
+        "opsdesk_setup": (
+            f"opsdesk serve (gunicorn gthread {args.workers}x{args.threads}, intake fast path)"
+            " + 1 opsdesk worker, database inbox"
+        ),
+        "alerta_setup": (
+            f"alerta-server {ALERTA_VERSION}, gunicorn gthread {args.workers}x{args.threads}, "
+            "same PostgreSQL"
+        ),
         "concurrency": args.concurrency,
+        "client": (
+            f"{args.concurrency} keep-alive connections (raw sockets) in "
+            f"{args.client_processes} client processes, the same for both systems"
+        ),
         "command": " ".join(["python", *sys.argv]),
         **results,
     }
@@ -893,19 +937,20 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
         f"# Event ingest — PostgreSQL, {report['when']}",
         "",
         f"{os.cpu_count()} CPUs. OpsDesk: {report['opsdesk_setup']}. "
-        f"Alerta: {report['alerta_setup']}. "
-        f"{args.concurrency} concurrent keep-alive clients on loopback. "
+        f"Alerta: {report['alerta_setup']}. Client: {report['client']}, on loopback. "
         f"Command: `{report['command']}`",
         "",
         "Accepted = answered 2xx (stored durably). Processed = OpsDesk's worker has run the "
         "event through dedup, binding, correlation and incident (from the first request to the "
         "last entry done). Alerta stores and deduplicates inside the request and has no "
-        "incidents, so it has no processed / incident columns.",
+        "incidents, so it has no processed / incident columns. Server CPU = the CPU time of "
+        "the web server's processes per request (not the database's, not the worker's): "
+        "steadier than rates on a shared machine. Client CPU = the benchmark's own.",
         "",
         "| case | system | events | accepted ev/s | stored p50 ms | stored p99 ms | processed ev/s "
         "| processed p50 ms | processed p99 ms | incident p50 ms | incident p99 ms | errors "
-        "| load 1m |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU ms/req | client CPU ms/req | load 1m |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in (
         "single-new-intake-only",
@@ -924,7 +969,9 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
                 f"{r['stored_p50_ms']} | {r['stored_p99_ms']} | "
                 f"{r.get('processed_events_per_second', '—')} | {r.get('processed_p50_ms', '—')} | "
                 f"{r.get('processed_p99_ms', '—')} | {r.get('incident_p50_ms', '—')} | "
-                f"{r.get('incident_p99_ms', '—')} | {r['errors']} | {r['load_1m']} |"
+                f"{r.get('incident_p99_ms', '—')} | {r['errors']} | "
+                f"{r.get('server_cpu_ms_per_request', '—')} | "
+                f"{r.get('client_cpu_ms_per_request', '—')} | {r['load_1m']} |"
             )
     loads = [r["load_1m"] for rows in (o, a) for r in rows.values() if "load_1m" in r]
     if loads and max(loads) > (os.cpu_count() or 1):
@@ -934,6 +981,14 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
             f"{os.cpu_count()} CPUs during the cases (other work shared them), so every "
             "absolute number here is lower than on an idle machine, for both systems alike.",
         ]
+    failed = [
+        (system, name, r["error_kinds"])
+        for system, rows in (("OpsDesk", o), ("Alerta", a))
+        for name, r in rows.items()
+        if r.get("error_kinds")
+    ]
+    lines += ["", "## Errors", ""]
+    lines += [f"- {system} {name}: {kinds}" for system, name, kinds in failed] or ["None."]
     lines += ["", "## Targets", ""]
     lines.append(
         f"- single-event requests vs Alerta (target ≥ 5x): {targets.get('single_event_vs_alerta')}x new, {targets.get('single_event_dup_vs_alerta')}x 90 % duplicates"

@@ -8,7 +8,7 @@ implementation as the documented route (`opsdesk.events.intake.respond`, rendere
 same django-ninja renderer): the same token rules, signature and size checks, adapter and
 inbox row, committed before the 202. It keeps what the middleware stack would still do for
 it: the request id (``X-Request-ID``), the request metrics, ``X-Content-Type-Options`` and
-the request signals (the database connection's ``CONN_MAX_AGE`` and health check). Every other request, and any source
+the database connection's recycling (`finish_request`). Every other request, and any source
 name that is not an event source, goes to Django unchanged.
 """
 
@@ -22,7 +22,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.core.signals import request_finished, request_started
+from django.core.signals import request_finished
+from django.db import connections
 from django.http import QueryDict
 from django.http.request import HttpHeaders
 from django.utils.http import parse_header_parameters
@@ -31,7 +32,6 @@ from opsdesk.core.context import request_id_var
 from opsdesk.core.metrics import LATENCY, REQUESTS
 from opsdesk.core.middleware import request_id_for
 from opsdesk.events import intake
-from opsdesk.events.choices import Source
 from opsdesk.events.integrations import token_from
 
 logger = logging.getLogger("opsdesk.events.fastpath")
@@ -39,7 +39,6 @@ logger = logging.getLogger("opsdesk.events.fastpath")
 PREFIX = "/api/v1/events/"
 #: The metrics' route label: what Django's resolver names this route.
 ROUTE = "/api/v1/events/<source>"
-SOURCES = frozenset(Source.values)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -85,6 +84,18 @@ def answer(source: str, environ: dict[str, Any]) -> intake.Answer:
     )
 
 
+def finish_request(sender: type) -> None:
+    """What Django does after a request (``request_finished``: close a database connection
+    that failed or outlived ``CONN_MAX_AGE``), but not what it does before the next one: a
+    health check, a round trip per request. A connection that broke while idle (a database
+    restart) fails the request that uses it (500; monitoring tools send again) and is
+    closed after it."""
+    request_finished.send(sender=sender)
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            conn.health_check_done = True
+
+
 class IntakeFastPath:
     """WSGI middleware: intake requests answered here, everything else by ``app``."""
 
@@ -96,7 +107,7 @@ class IntakeFastPath:
         if environ.get("REQUEST_METHOD") != "POST" or not path.startswith(PREFIX):
             return self.app(environ, start_response)
         source = path[len(PREFIX) :]
-        if source not in SOURCES:
+        if source not in intake.SOURCES:
             return self.app(environ, start_response)
         return self.handle(source, environ, start_response)
 
@@ -108,9 +119,6 @@ class IntakeFastPath:
         started = time.perf_counter()
         rid = request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
         token = request_id_var.set(rid)
-        # What Django's handler signals around a request (e.g. its database connection's
-        # CONN_MAX_AGE and health check).
-        request_started.send(sender=self.__class__, environ=environ)
         try:
             result = answer(source, environ)
         except Exception:
@@ -119,8 +127,8 @@ class IntakeFastPath:
                 500, {"detail": f"Internal error; quote request id {rid}.", "errors": []}
             )
         finally:
-            request_finished.send(sender=self.__class__)
             request_id_var.reset(token)
+            finish_request(self.__class__)
         content = api.renderer.render(None, result.body, response_status=result.status).encode()
         start_response(
             f"{result.status} {HTTPStatus(result.status).phrase}",

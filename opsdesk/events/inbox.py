@@ -32,6 +32,27 @@ RAW_LIMIT = 256 * 1024
 MAX_ATTEMPTS = 5
 
 
+def _insert(entry: InboxEntry) -> InboxEntry:
+    """Save a new entry with one ``INSERT ... RETURNING``: what ``save()`` writes (each field
+    prepares its value as there), without its per-call query compilation and signals (none
+    listen to inbox entries), which cost an intake request a quarter of its CPU."""
+    fields = [f for f in InboxEntry._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(InboxEntry._meta.db_table)} "  # noqa: S608 - names from the model
+        f"({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"RETURNING {quote(InboxEntry._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [f.get_db_prep_save(f.pre_save(entry, True), connection) for f in fields]
+        )
+        entry.pk = cursor.fetchone()[0]
+    entry._state.adding = False
+    entry._state.db = connection.alias
+    return entry
+
+
 def store(
     *,
     organization_id: int,
@@ -49,17 +70,19 @@ def store(
         if event.received_at is None:
             event.received_at = now
     raw = body[:RAW_LIMIT].decode("utf-8", errors="replace").replace("\x00", "")
-    return InboxEntry.objects.create(
-        organization_id=organization_id,
-        integration=integration,
-        source=source,
-        received_at=now,
-        content_type=content_type[:200],
-        raw=raw,
-        raw_truncated=len(body) > RAW_LIMIT,
-        events=[e.to_json() for e in events],
-        event_count=len(events),
-        transport=transport,
+    return _insert(
+        InboxEntry(
+            organization_id=organization_id,
+            integration=integration,
+            source=source,
+            received_at=now,
+            content_type=content_type[:200],
+            raw=raw,
+            raw_truncated=len(body) > RAW_LIMIT,
+            events=[e.to_json() for e in events],
+            event_count=len(events),
+            transport=transport,
+        )
     )
 
 

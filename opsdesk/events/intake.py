@@ -51,8 +51,12 @@ class Accepted:
     reply: str = ""
 
 
+#: ``Source.values`` builds its list on every call.
+SOURCES = frozenset(Source.values)
+
+
 def check_source(source: str) -> None:
-    if source not in Source.values:
+    if source not in SOURCES:
         raise NotFound(f"Unknown event source {source!r}; known: {', '.join(Source.values)}.")
 
 
@@ -74,6 +78,32 @@ def authenticate(source: str, raw_token: str) -> EventIntegration:
             f"not /events/{source}."
         )
     return integration
+
+
+def _nul_in(value: Any, path: str) -> str | None:
+    """The path of the first string holding a NUL character, or None."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}"
+            if "\x00" in str(key):
+                return where
+            if (found := _nul_in(item, where)) is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _nul_in(item, f"{path}[{i}]")) is not None:
+                return found
+    return None
+
+
+def refuse_nul(events: list[Any]) -> None:
+    """A 400 naming the field for a NUL character (``\\u0000``), which the database cannot
+    store in text or JSON (the raw body is kept without it)."""
+    for i, event in enumerate(events):
+        if (found := _nul_in(event.to_json(), f"events[{i}]")) is not None:
+            raise PayloadError(f"{found}: must not contain NUL characters (\\u0000).")
 
 
 def accept(
@@ -99,6 +129,8 @@ def accept(
             secret=integration.secret,
         ),
     )
+    if b"\\u0000" in body or b"\x00" in body:
+        refuse_nul(parsed.events)
     integrations.touch(integration)
     if not parsed.events:
         return Accepted(None, 0, 0, 0, parsed.reply)
@@ -148,7 +180,6 @@ def respond(
     """Run one intake request: 202 with counts once stored, else the refusal (400 naming the
     field, 401, 403, 404, 413). ``read_body`` may raise `RequestDataTooBig`."""
     try:
-        check_source(source)
         integration = authenticate(source, token)
         if declared_length.isdigit() and int(declared_length) > max_body():
             raise TooLarge(f"body: {declared_length} bytes; at most {max_body()}.")

@@ -74,6 +74,13 @@ def test_malformed_bodies_name_the_problem(cast, api_client):
     assert not InboxEntry.objects.exists()
 
 
+def test_nul_characters_are_refused_naming_the_field(cast, api_client):
+    _, token, _ = integration(cast.org_a)
+    body = b'{"title": "Disk full", "labels": {"team": "ops\\u0000"}}'
+    assert_error(post(api_client, "generic", body, token), 400, "events[0].labels.team")
+    assert not InboxEntry.objects.exists()
+
+
 def test_oversized_bodies_are_refused(cast, api_client, settings):
     settings.EVENTS_MAX_BODY_BYTES = 1000
     _, token, _ = integration(cast.org_a)
