@@ -719,6 +719,13 @@ def main() -> None:
         return out
 
     results: dict[str, Any] = {"opsdesk": {}, "alerta": {}}
+    # The same for both gunicorns; a batch of 500 can take Alerta longer than gunicorn's
+    # default 30 s worker timeout on a busy machine.
+    server_options = [
+        *("--workers", str(args.workers)),
+        *("--threads", str(args.threads)),
+        *("--timeout", "300"),
+    ]
     if not args.skip_opsdesk:
         port = free_port()
         server = subprocess.Popen(
@@ -729,12 +736,7 @@ def main() -> None:
                 "serve",
                 "--bind",
                 f"127.0.0.1:{port}",
-                "--workers",
-                str(args.workers),
-                "--threads",
-                str(args.threads),
-                "--timeout",
-                "300",
+                *server_options,
                 "--no-collectstatic",
             ],
             env=env,
@@ -845,12 +847,7 @@ def main() -> None:
                 str(venv / "bin" / "gunicorn"),
                 "--bind",
                 f"127.0.0.1:{aport}",
-                "--workers",
-                str(args.workers),
-                "--threads",
-                str(args.threads),
-                "--timeout",
-                "300",
+                *server_options,
                 "--worker-class",
                 "gthread",
                 "alerta.app:create_app()",
