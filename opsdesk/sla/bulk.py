@@ -2,19 +2,20 @@
 recompute`` (after an import, a restore or a change to every definition).
 
 It writes exactly the rows `opsdesk.sla.clocks.recompute_incidents(..., live=False)` writes
-(the same `compute_for` and `clock_values` decide every clock) but does not go through the
-ORM per ticket:
+but does not go through the ORM per ticket (see docs/architecture/sla-performance.md):
 
 - the incident id range is cut into pieces, shared by ``workers`` processes (each with its
   own database connection);
-- a piece streams its incidents and their history through two server-side cursors ordered
-  by id (only the columns a clock needs; the JSON fields of each timeline entry extracted in
-  SQL: ``data->>'to'``, ``data->>'hold_reason'``, ``data->'group_id'``, ...) and merges them;
-- each ticket's history is turned into stretches once, shared by all its clocks;
-- the clocks go out with COPY into a temporary table, then one
-  ``INSERT ... ON CONFLICT (definition, subject, metric) DO UPDATE`` that touches only rows
-  whose values changed (``computed_at`` moves only for those, as in `recompute_incidents`),
-  and one DELETE of the piece's clocks whose definition no longer applies.
+- a piece reads its incidents and their history with binary COPY into numpy arrays and
+  computes its clocks with them (`opsdesk.sla.bulk_vector`: the engine's arithmetic over
+  arrays); what the arrays do not cover (a few histories, definitions with conditions or a
+  calendar chosen by country) goes through `compute_for` and `clock_values` per ticket,
+  from rows streamed through server-side cursors;
+- each piece's clocks are COPYed into a staging table of its own; the parent moves each
+  piece into the clock table as it is done, all in one transaction (`_Merger`): into an
+  empty table with its secondary indexes and keys built again at the end, otherwise
+  updating only the clocks whose values changed (``computed_at`` moves only for those, as
+  in `recompute_incidents`), inserting new ones and deleting those no longer produced.
 
 On SQLite it falls back to `recompute_incidents` in batches. Warnings and breaches already
 recorded (`ClockEvent`) are not touched: like an import, a bulk replay schedules no
@@ -51,7 +52,7 @@ from opsdesk.sla.clocks import (
 from opsdesk.sla.engine import Change, ClockRules
 from opsdesk.sla.models import Clock
 
-#: Incident ids per piece of work (one transaction, one COPY, one upsert).
+#: Incident ids per piece of work (one transaction, one staging table).
 PIECE = 10_000
 #: Rows fetched per round trip from the server-side cursors.
 FETCH = 20_000

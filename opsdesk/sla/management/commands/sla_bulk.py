@@ -54,5 +54,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{stats.tickets} tickets, {stats.clocks} clocks in {stats.wall_seconds:.1f} s "
             f"({stats.workers} worker(s)): created {stats.created}, updated {stats.updated}, "
-            f"unchanged {stats.unchanged}, deleted {stats.deleted}."
+            f"unchanged {stats.unchanged}, deleted {stats.deleted}; "
+            f"{stats.fallback_tickets} ticket(s) computed per ticket."
         )
