@@ -18,7 +18,7 @@ it, so the loaded edges answer every question about them exactly.
 from __future__ import annotations
 
 import itertools
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -61,6 +61,7 @@ class Neighbourhood:
     labels: dict[tuple[int, int], str] = field(default_factory=dict)
     _down: dict[tuple[int, int], dict[int, Hit]] = field(default_factory=dict, repr=False)
     _reach: dict[tuple[int, int], dict[int, Hit]] = field(default_factory=dict, repr=False)
+    _shared: dict[tuple[int, ...], Counter[int]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, organization_id: int, ci_ids: Iterable[int], hops: int) -> Neighbourhood:
@@ -75,6 +76,7 @@ class Neighbourhood:
             return
         self._down.clear()
         self._reach.clear()
+        self._shared.clear()
         types = {
             pk: (label, propagation)
             for pk, label, propagation in RelationshipType.objects.exclude(
@@ -182,6 +184,15 @@ class Neighbourhood:
                     queue.append(edge.other)
         self._down[(start, limit)] = best
         return best
+
+    def shared_dependencies(self, ci_ids: tuple[int, ...]) -> Counter[int]:
+        """For each CI, how many of `ci_ids` are it or depend on it (within ``hops``).
+        Cached until the neighbourhood grows: a group's CIs are asked about again for every
+        alert that might join it."""
+        found = self._shared.get(ci_ids)
+        if found is None:
+            found = self._shared[ci_ids] = Counter(d for ci in ci_ids for d in self.downstream(ci))
+        return found
 
     def name_all(self, ci_ids: Iterable[int]) -> None:
         missing = [c for c in set(ci_ids) if c not in self.names]

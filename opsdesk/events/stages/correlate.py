@@ -298,11 +298,8 @@ def _common_cause(
     the shared dependency, None when there is none."""
     if not group_cis:
         return None
-    counts: dict[int, int] = dict.fromkeys(mine, 0)
-    for ci in group_cis:
-        for dependency in hood.downstream(ci):
-            if dependency in counts:
-                counts[dependency] += 1
+    shared = hood.shared_dependencies(tuple(group_cis))
+    counts: dict[int, int] = {dependency: shared[dependency] for dependency in mine}
     best = max(counts.items(), key=lambda kv: (kv[1], -mine[kv[0]].hops), default=None)
     if best is None or best[1] < COHERENCE * len(group_cis):
         return None
