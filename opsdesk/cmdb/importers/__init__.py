@@ -34,4 +34,7 @@ def parser_for(format: str) -> Callable[..., ParseResult]:
 
 
 def parse(format: str, payload: bytes, options: dict[str, Any] | None = None) -> ParseResult:
-    return parser_for(format)(payload, options=options or {})
+    from opsdesk.cmdb.reconcile import paused_gc
+
+    with paused_gc():
+        return parser_for(format)(payload, options=options or {})

@@ -251,3 +251,22 @@ def test_a_more_trusted_source_with_the_same_values_takes_them_over_without_an_u
     server = ConfigurationItem.objects.get(name="db-3")
     assert server.attribute_sources["attributes.os"] == "manual"
     assert AuditRecord.objects.count() == audit_before
+
+
+def test_the_garbage_collector_resumes_after_an_import_even_one_that_fails(cast):
+    import gc
+
+    from opsdesk.cmdb.reconcile import paused_gc
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError), paused_gc():
+        assert not gc.isenabled()
+        raise ValueError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
