@@ -122,12 +122,16 @@ def _claim(
     of claiming newer entries of the same one and committing them first. When the caller
     names the organisation (the NATS consumer) it waits for the lock instead. On SQLite
     writers are serialised by the database anyway (one worker), so no locks are taken.
+
+    The locks are ``FOR NO KEY UPDATE``: they exclude each other, but not the key-share lock
+    that the intake's INSERT of an entry takes on its organisation (the foreign key), so
+    accepting events never waits for a batch being processed.
     """
     qs = _pending(ids, organization_id=organization_id, up_to_id=up_to_id, older_than=older_than)
     if not connection.features.has_select_for_update_skip_locked:
         return list(qs[:limit])
     if organization_id is not None:
-        Organization.objects.select_for_update().filter(pk=organization_id).first()
+        Organization.objects.select_for_update(no_key=True).filter(pk=organization_id).first()
         return list(qs[:limit])
     seen: list[int] = []
     for org_id in qs.values_list("organization_id", flat=True)[: max(limit, 1) * 4]:
@@ -135,7 +139,7 @@ def _claim(
             continue
         seen.append(org_id)
         locked = (
-            Organization.objects.select_for_update(skip_locked=True)
+            Organization.objects.select_for_update(skip_locked=True, no_key=True)
             .filter(pk=org_id)
             .values_list("pk", flat=True)
         )
@@ -170,7 +174,7 @@ def apply(entries: list[InboxEntry], now: datetime | None = None) -> int:
     for org_id, org_entries in sorted(by_org.items()):
         # One pipeline at a time per organisation: correlation reads and writes its open
         # groups, so two workers must not interleave on the same organisation.
-        Organization.objects.select_for_update().filter(pk=org_id).first()
+        Organization.objects.select_for_update(no_key=True).filter(pk=org_id).first()
         items = [item for entry in org_entries for item in items_of(entry, integrations)]
         batch = pipeline.Batch(
             organization_id=org_id,

@@ -47,7 +47,7 @@ def resolve_quiet(now: datetime | None = None) -> int:
     for org_id in org_ids:
         try:
             with transaction.atomic():
-                Organization.objects.select_for_update().filter(pk=org_id).first()
+                Organization.objects.select_for_update(no_key=True).filter(pk=org_id).first()
                 resolved += resolve_quiet_groups(organization_id=org_id, now=now)
         except Exception:  # one organisation's failure must not hold up the others
             logger.exception("resolving quiet alert groups of organisation %s failed", org_id)
