@@ -762,7 +762,8 @@ class _Merger:
             self.stats.created += cursor.rowcount
             org = "AND i.organization_id = %(org)s" if self.organization_id is not None else ""
             cursor.execute(
-                f"DELETE FROM {table} c WHERE c.subject_id IN "  # noqa: S608
+                f"DELETE FROM {table} c WHERE c.subject_type = 'incident' "  # noqa: S608
+                f"AND c.subject_id >= %(lo)s AND c.subject_id < %(hi)s AND c.subject_id IN "
                 f"(SELECT i.id FROM servicedesk_incident i WHERE i.id >= %(lo)s "
                 f"AND i.id < %(hi)s {org}) "
                 f"AND NOT EXISTS (SELECT 1 FROM sla_bulk_new n WHERE {key})",

@@ -223,7 +223,9 @@ class Stretches:
     reopen: np.ndarray  # began with a reopen
 
 
-def _ffill(mask: np.ndarray, values: np.ndarray, block_start: np.ndarray, initial: Any) -> Any:
+def _ffill(
+    mask: np.ndarray, values: np.ndarray, block_start: np.ndarray, initial: Any
+) -> tuple[np.ndarray, np.ndarray]:
     """Within each ticket's block of rows, the value of the last row where ``mask`` holds
     (``initial`` before any)."""
     index = np.where(mask, np.arange(len(mask)), -1)
