@@ -22,6 +22,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import RequestFactory
 
+from opsdesk.events import intake
 from opsdesk.events import integrations as integrations_module
 from opsdesk.events.fastpath import IntakeFastPath
 from opsdesk.events.models import EventIntegration, InboxEntry
@@ -254,3 +255,26 @@ def test_disabling_here_takes_effect_at_once(cast, fast):
     found.is_active = False
     found.save()
     assert fast(path, body, **auth)[0] == 403
+
+
+def test_an_unexpected_error_is_a_500_in_the_error_shape(cast, api_client, fast, monkeypatch):
+    _, token, _ = integration(cast.org_a)
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("the database is gone")
+
+    monkeypatch.setattr(intake, "accept", broken)
+    body, auth = json.dumps(ONE).encode(), {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    status, headers, content = fast("/api/v1/events/generic", body, **auth)
+    documented = api_client.post(
+        "/api/v1/events/generic", data=body, content_type="application/json", **auth
+    )
+    assert status == documented.status_code == 500
+    for answer, rid in (
+        (content, headers["X-Request-ID"]),
+        (documented.content, documented["X-Request-ID"]),
+    ):
+        assert json.loads(answer) == {
+            "detail": f"Internal error; quote request id {rid}.",
+            "errors": [],
+        }
