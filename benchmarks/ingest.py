@@ -20,7 +20,9 @@ server's per request are reported too. Errors are counted and the report says wh
 connection per request (its design; no pool), so it also fails when the PostgreSQL server
 runs out of connections (other work on a shared machine): that shows as its error.
 
-Cases, each run against both with the same bodies:
+Cases, each run against both with the same bodies, OpsDesk and then Alerta at once (both
+servers are up together, so the two rows of a case meet the same other work on a shared
+machine; OpsDesk's inbox is drained before the next case):
   single-new    one event per request, every event a new alert
   single-dup    one event per request, 90 % repeat an alert already sent
   batch-new     Alertmanager webhook batches (Alerta: its /webhooks/prometheus), all new
@@ -726,75 +728,125 @@ def main() -> None:
         *("--threads", str(args.threads)),
         *("--timeout", "300"),
     ]
-    if not args.skip_opsdesk:
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "opsdesk",
-                "serve",
-                "--bind",
-                f"127.0.0.1:{port}",
-                *server_options,
-                "--no-collectstatic",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(var / "serve.log").open("wb"),
-        )
-        worker = None
-        try:
+    # Both servers run side by side and each case goes to OpsDesk and then at once to
+    # Alerta, so that on a shared machine the two rows of a case meet the same other work.
+    processes: list[subprocess.Popen] = []
+    try:
+        if not args.skip_opsdesk:
+            port = free_port()
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "opsdesk",
+                    "serve",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    *server_options,
+                    "--no-collectstatic",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=(var / "serve.log").open("wb"),
+            )
+            processes.append(server)
             wait_until_up(port, "/api/v1/health")
             warm = build_case("warm-up", "wu", 50, 1, 0.0)
             run_case(port, server.pid, opsdesk_requests(warm), args.concurrency)
-            if not wanted or "single-new-intake-only" in wanted:
-                # Intake alone (no worker competing for the 2 CPUs): what the door takes; the
-                # inbox buffers and the worker drains it afterwards.
-                print("OpsDesk single-new, intake only ...", flush=True)
-                alone = build_case("single-new-intake-only", "si", args.singles, 1, 0.0)
-                run = run_case(port, server.pid, opsdesk_requests(alone), args.concurrency)
-                row = summarise(run, alone["events"])
-                results["opsdesk"]["single-new-intake-only"] = row
-                print(f"  {row}", flush=True)
+        if not args.skip_alerta:
+            venv = alerta_venv()
+            alerta_url = fresh_postgres_database(args.database_url, "bench_alerta")
+            # Create Alerta's schema once, before two gunicorn workers race to create it.
+            subprocess.run(
+                [
+                    str(venv / "bin" / "python"),
+                    "-c",
+                    "from alerta.app import create_app; create_app()",
+                ],
+                env={**os.environ, "DATABASE_URL": alerta_url, "AUTH_REQUIRED": "False"},
+                check=True,
+                capture_output=True,
+            )
+            aport = free_port()
+            alerta = subprocess.Popen(
+                [
+                    str(venv / "bin" / "gunicorn"),
+                    "--bind",
+                    f"127.0.0.1:{aport}",
+                    *server_options,
+                    "--worker-class",
+                    "gthread",
+                    "alerta.app:create_app()",
+                ],
+                env={**os.environ, "DATABASE_URL": alerta_url, "AUTH_REQUIRED": "False"},
+                stdout=subprocess.DEVNULL,
+                stderr=(var / "alerta.log").open("wb"),
+            )
+            processes.append(alerta)
+            wait_until_up(aport, "/management/healthcheck")
+            warm = build_case("warm-up", "wa", 50, 1, 0.0)
+            run_case(aport, alerta.pid, alerta_requests(warm), args.concurrency)
+
+        if not args.skip_opsdesk and (not wanted or "single-new-intake-only" in wanted):
+            # Intake alone (no worker competing for the 2 CPUs): what the door takes; the
+            # inbox buffers and the worker drains it afterwards.
+            print("OpsDesk single-new, intake only ...", flush=True)
+            alone = build_case("single-new-intake-only", "si", args.singles, 1, 0.0)
+            run = run_case(port, server.pid, opsdesk_requests(alone), args.concurrency)
+            row = summarise(run, alone["events"])
+            results["opsdesk"]["single-new-intake-only"] = row
+            print(f"  {row}", flush=True)
+        if not args.skip_opsdesk:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "opsdesk", "worker", "--no-scheduler"],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=(var / "worker.log").open("wb"),
             )
+            processes.append(worker)
             deadline = time.monotonic() + 600
-            while (
-                time.monotonic() < deadline
-                and psql(url, "SELECT count(*) FROM events_inboxentry WHERE state = 'pending'")[0][
-                    0
-                ]
-            ):
+            pending = "SELECT count(*) FROM events_inboxentry WHERE state = 'pending'"
+            while time.monotonic() < deadline and psql(url, pending)[0][0]:
                 time.sleep(0.5)
-            for case in [*cases, *([paced] if not wanted or "paced-1000" in wanted else [])]:
+
+        for case in [*cases, *([paced] if not wanted or "paced-1000" in wanted else [])]:
+            if not args.skip_opsdesk:
                 pace = 20.0 if case is paced else None
-                concurrency = args.concurrency if case is not paced else 8
                 print(f"OpsDesk {case['name']} ...", flush=True)
+                concurrency = args.concurrency if case is not paced else 8
                 run = run_case(port, server.pid, opsdesk_requests(case), concurrency, pace)
                 row = summarise(run, case["events"])
+                # Waits until the worker has drained the inbox: the next case starts idle.
                 row.update(opsdesk_outcome(url, run, case["events"], timeout=300))
                 results["opsdesk"][case["name"]] = row
                 print(f"  {row}", flush=True)
+            if not args.skip_alerta and case is not paced:
+                print(f"Alerta {case['name']} ...", flush=True)
+                run = run_case(aport, alerta.pid, alerta_requests(case), args.concurrency)
+                row = summarise(run, case["events"])
+                results["alerta"][case["name"]] = row
+                print(f"  {row}", flush=True)
+
+        if not args.skip_opsdesk:
             counts = psql(
                 url,
-                "SELECT (SELECT count(*) FROM events_alert), (SELECT count(*) FROM events_alertgroup),"
-                " (SELECT count(*) FROM servicedesk_incident)",
+                "SELECT (SELECT count(*) FROM events_alert), (SELECT count(*) FROM"
+                " events_alertgroup), (SELECT count(*) FROM servicedesk_incident)",
             )[0]
             results["opsdesk_totals"] = dict(
                 zip(("alerts", "groups", "incidents"), counts, strict=True)
             )
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
-            if worker is not None:
-                worker.terminate()
-                worker.wait(timeout=20)
+        if not args.skip_alerta:
+            results["alerta_totals"] = {
+                "alerts": psql(alerta_url, "SELECT count(*) FROM alerts")[0][0]
+            }
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=20)
 
+    if not args.skip_opsdesk:
         print("profiling the pipeline stages ...", flush=True)
         try:
             # The benchmark's own Alertmanager traffic (8 alert names per host, new and 90 %
@@ -825,53 +877,6 @@ def main() -> None:
             results["profile"] = []
             results["profile_error"] = exc.stderr[-2000:]
             print(f"profile failed:\n{exc.stderr[-2000:]}", flush=True)
-
-    if not args.skip_alerta:
-        venv = alerta_venv()
-        alerta_url = fresh_postgres_database(args.database_url, "bench_alerta")
-        # Create Alerta's schema once, before two gunicorn workers race to create it.
-        subprocess.run(
-            [str(venv / "bin" / "python"), "-c", "from alerta.app import create_app; create_app()"],
-            env={**os.environ, "DATABASE_URL": alerta_url, "AUTH_REQUIRED": "False"},
-            check=True,
-            capture_output=True,
-        )
-        aport = free_port()
-        aenv = {
-            **os.environ,
-            "DATABASE_URL": alerta_url,
-            "AUTH_REQUIRED": "False",
-        }
-        alerta = subprocess.Popen(
-            [
-                str(venv / "bin" / "gunicorn"),
-                "--bind",
-                f"127.0.0.1:{aport}",
-                *server_options,
-                "--worker-class",
-                "gthread",
-                "alerta.app:create_app()",
-            ],
-            env=aenv,
-            stdout=subprocess.DEVNULL,
-            stderr=(var / "alerta.log").open("wb"),
-        )
-        try:
-            wait_until_up(aport, "/management/healthcheck")
-            warm = build_case("warm-up", "wa", 50, 1, 0.0)
-            run_case(aport, alerta.pid, alerta_requests(warm), args.concurrency)
-            for case in cases:
-                print(f"Alerta {case['name']} ...", flush=True)
-                run = run_case(aport, alerta.pid, alerta_requests(case), args.concurrency)
-                row = summarise(run, case["events"])
-                results["alerta"][case["name"]] = row
-                print(f"  {row}", flush=True)
-            results["alerta_totals"] = {
-                "alerts": psql(alerta_url, "SELECT count(*) FROM alerts")[0][0]
-            }
-        finally:
-            alerta.terminate()
-            alerta.wait(timeout=20)
 
     write_report(args, results)
 
