@@ -731,10 +731,18 @@ def main() -> None:
     # Both servers run side by side and each case goes to OpsDesk and then at once to
     # Alerta, so that on a shared machine the two rows of a case meet the same other work.
     processes: list[subprocess.Popen] = []
+
+    def start(command: list[str], process_env: dict[str, str], log: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            command, env=process_env, stdout=subprocess.DEVNULL, stderr=(var / log).open("wb")
+        )
+        processes.append(process)
+        return process
+
     try:
         if not args.skip_opsdesk:
             port = free_port()
-            server = subprocess.Popen(
+            server = start(
                 [
                     sys.executable,
                     "-m",
@@ -745,11 +753,9 @@ def main() -> None:
                     *server_options,
                     "--no-collectstatic",
                 ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=(var / "serve.log").open("wb"),
+                env,
+                "serve.log",
             )
-            processes.append(server)
             wait_until_up(port, "/api/v1/health")
             warm = build_case("warm-up", "wu", 50, 1, 0.0)
             run_case(port, server.pid, opsdesk_requests(warm), args.concurrency)
@@ -768,7 +774,7 @@ def main() -> None:
                 capture_output=True,
             )
             aport = free_port()
-            alerta = subprocess.Popen(
+            alerta = start(
                 [
                     str(venv / "bin" / "gunicorn"),
                     "--bind",
@@ -778,11 +784,9 @@ def main() -> None:
                     "gthread",
                     "alerta.app:create_app()",
                 ],
-                env={**os.environ, "DATABASE_URL": alerta_url, "AUTH_REQUIRED": "False"},
-                stdout=subprocess.DEVNULL,
-                stderr=(var / "alerta.log").open("wb"),
+                {**os.environ, "DATABASE_URL": alerta_url, "AUTH_REQUIRED": "False"},
+                "alerta.log",
             )
-            processes.append(alerta)
             wait_until_up(aport, "/management/healthcheck")
             warm = build_case("warm-up", "wa", 50, 1, 0.0)
             run_case(aport, alerta.pid, alerta_requests(warm), args.concurrency)
@@ -797,13 +801,7 @@ def main() -> None:
             results["opsdesk"]["single-new-intake-only"] = row
             print(f"  {row}", flush=True)
         if not args.skip_opsdesk:
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "opsdesk", "worker", "--no-scheduler"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=(var / "worker.log").open("wb"),
-            )
-            processes.append(worker)
+            start([sys.executable, "-m", "opsdesk", "worker", "--no-scheduler"], env, "worker.log")
             deadline = time.monotonic() + 600
             pending = "SELECT count(*) FROM events_inboxentry WHERE state = 'pending'"
             while time.monotonic() < deadline and psql(url, pending)[0][0]:
