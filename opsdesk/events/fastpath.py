@@ -4,12 +4,14 @@ Monitoring tools post many small requests; through Django each pays for the URL 
 every middleware (sessions, CSRF, authentication, CSP, htmx, ...) and django-ninja, which
 this endpoint uses none of: it authenticates by the integration's token, not a session, and
 reads its body itself. So `IntakeFastPath` answers these requests directly with the same
-implementation as the documented route (`opsdesk.events.intake.respond`, rendered by the
-same django-ninja renderer): the same token rules, signature and size checks, adapter and
-inbox row, committed before the 202. It keeps what the middleware stack would still do for
-it: the request id (``X-Request-ID``), the request metrics, ``X-Content-Type-Options`` and
-the database connection's recycling (`finish_request`). Every other request, and any source
-name that is not an event source, goes to Django unchanged.
+implementation as the documented route (`opsdesk.events.intake.respond_to` on Django's own
+request object, rendered by the same django-ninja renderer): the same token rules, signature
+and size checks, adapter and inbox row, committed before the 202. It keeps what the
+middleware stack would still do for it: the host check (``ALLOWED_HOSTS``) and the HTTPS
+redirect (``SECURE_SSL_REDIRECT``), by leaving those requests to Django, the request id
+(``X-Request-ID``), the request metrics, ``X-Content-Type-Options`` and the database
+connection's recycling (`finish_request`). Every other request, and any source name that
+is not an event source, goes to Django unchanged.
 """
 
 from __future__ import annotations
@@ -21,18 +23,15 @@ from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import request_finished
 from django.db import connections
-from django.http import QueryDict
-from django.http.request import HttpHeaders
-from django.utils.http import parse_header_parameters
 
 from opsdesk.core.context import request_id_var
 from opsdesk.core.metrics import LATENCY, REQUESTS
 from opsdesk.core.middleware import request_id_for
 from opsdesk.events import intake
-from opsdesk.events.integrations import token_from
 
 logger = logging.getLogger("opsdesk.events.fastpath")
 
@@ -41,47 +40,6 @@ PREFIX = "/api/v1/events/"
 ROUTE = "/api/v1/events/<source>"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-class _Request:
-    """What `token_from` reads of a request: its headers and query string."""
-
-    def __init__(self, headers: HttpHeaders, query: QueryDict) -> None:
-        self.headers = headers
-        self.GET = query
-
-
-def _read_body(environ: dict[str, Any], length: int) -> bytes:
-    """The body as Django reads it: ``CONTENT_LENGTH`` bytes, refused past Django's limit."""
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if limit is not None and length > limit:
-        raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
-    stream = environ["wsgi.input"]
-    chunks, left = [], length
-    while left > 0:
-        chunk = stream.read(left)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def answer(source: str, environ: dict[str, Any]) -> intake.Answer:
-    """The intake's answer to this WSGI request (what the ninja route answers)."""
-    headers = HttpHeaders(environ)
-    query = QueryDict(environ.get("QUERY_STRING", ""))
-    declared = environ.get("CONTENT_LENGTH") or "0"
-    length = int(declared) if declared.isdigit() else 0
-    return intake.respond(
-        source,
-        token=token_from(_Request(headers, query)),
-        declared_length=declared,
-        read_body=lambda: _read_body(environ, length),
-        headers=headers,
-        query=query.dict(),
-        content_type=parse_header_parameters(environ.get("CONTENT_TYPE", ""))[0],
-    )
 
 
 def finish_request(sender: type) -> None:
@@ -109,18 +67,25 @@ class IntakeFastPath:
         source = path[len(PREFIX) :]
         if source not in intake.SOURCES:
             return self.app(environ, start_response)
-        return self.handle(source, environ, start_response)
+        request = WSGIRequest(environ)
+        try:
+            request.get_host()  # ALLOWED_HOSTS, as Django's CommonMiddleware checks it
+        except DisallowedHost:
+            return self.app(environ, start_response)  # Django answers 400
+        if settings.SECURE_SSL_REDIRECT and not request.is_secure():
+            return self.app(environ, start_response)  # Django redirects to HTTPS
+        return self.handle(source, request, start_response)
 
     def handle(
-        self, source: str, environ: dict[str, Any], start_response: Callable[..., Any]
+        self, source: str, request: WSGIRequest, start_response: Callable[..., Any]
     ) -> list[bytes]:
         from opsdesk.config.api import api
 
         started = time.perf_counter()
-        rid = request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
+        rid = request_id_for(request.META.get("HTTP_X_REQUEST_ID", ""))
         token = request_id_var.set(rid)
         try:
-            result = answer(source, environ)
+            result = intake.respond_to(request, source)
         except Exception:
             logger.exception("unhandled intake error")
             result = intake.Answer(

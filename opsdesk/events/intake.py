@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
+from django.http import HttpRequest
 
 from opsdesk.core.errors import NotFound, PermissionDenied
 from opsdesk.events import integrations, transport
@@ -216,4 +217,17 @@ def respond(
             "resolved": result.resolved,
             "reply": result.reply,
         },
+    )
+
+
+def respond_to(request: HttpRequest, source: str) -> Answer:
+    """`respond` to a Django request: the documented route's and the fast path's door."""
+    return respond(
+        source,
+        token=integrations.token_from(request),
+        declared_length=request.META.get("CONTENT_LENGTH") or "0",
+        read_body=lambda: request.body,
+        headers=request.headers,
+        query=request.GET.dict(),
+        content_type=request.content_type or "",
     )

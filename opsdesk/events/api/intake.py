@@ -13,7 +13,6 @@ from ninja import Router, Schema
 from opsdesk.core.api import ERROR_RESPONSES, ErrorOut
 from opsdesk.events import intake
 from opsdesk.events.choices import Source
-from opsdesk.events.integrations import token_from
 
 router = Router(tags=["Events"])
 
@@ -59,15 +58,7 @@ _SOURCES = ", ".join(f"`{s}`" for s in Source.values)
 def post_events(request: HttpRequest, source: str) -> HttpResponse:
     from opsdesk.config.api import api
 
-    answer = intake.respond(
-        source,
-        token=token_from(request),
-        declared_length=request.META.get("CONTENT_LENGTH") or "0",
-        read_body=lambda: request.body,
-        headers=request.headers,
-        query=request.GET.dict(),
-        content_type=request.content_type or "",
-    )
+    answer = intake.respond_to(request, source)
     response = api.create_response(request, answer.body, status=answer.status)
     for name, value in answer.headers.items():
         response[name] = value

@@ -227,9 +227,24 @@ def test_other_requests_go_to_django(cast):
         factory.post("/api/v1/events/generic/"),
         factory.get("/api/v1/events/generic"),
         factory.post("/api/v1/incidents"),
+        factory.post("/api/v1/events/generic", HTTP_HOST="evil.example"),  # ALLOWED_HOSTS
     ):
         app(request.environ, lambda *a: None)
-    assert len(calls) == 5
+    assert len(calls) == 6
+
+
+def test_plain_http_goes_to_django_when_https_is_required(cast, settings):
+    """SecurityMiddleware redirects it (SECURE_SSL_REDIRECT); the fast path leaves it there."""
+    settings.SECURE_SSL_REDIRECT = True
+    calls = []
+
+    def django_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        calls.append(environ["PATH_INFO"])
+        return [b""]
+
+    request = RequestFactory().post("/api/v1/events/generic")
+    IntakeFastPath(django_app)(request.environ, lambda *a: None)
+    assert calls == ["/api/v1/events/generic"]
 
 
 def test_another_process_disabling_an_integration_takes_effect_within_the_cache_time(
