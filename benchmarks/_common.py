@@ -13,3 +13,27 @@ def fresh_postgres_database(url: str, suffix: str = "bench") -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{bench}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{bench}"')
     return f"{base}/{bench}"
+
+
+def setup_django(database_url: str, suffix: str, var_prefix: str) -> str:
+    """Django on a fresh database (`fresh_postgres_database` beside `database_url`, else a
+    SQLite file in a new temporary var directory), migrated; returns the vendor."""
+    import os
+    import tempfile
+
+    os.environ["OPSDESK_VAR_DIR"] = tempfile.mkdtemp(prefix=var_prefix)
+    os.environ.setdefault("SECURE_COOKIES", "false")
+    os.environ["LOG_LEVEL"] = "WARNING"
+    if database_url:
+        os.environ["DATABASE_URL"] = fresh_postgres_database(database_url, suffix)
+    else:
+        os.environ.pop("DATABASE_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsdesk.config.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0, interactive=False)
+    return connection.vendor

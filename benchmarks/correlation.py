@@ -34,12 +34,11 @@ import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _common import fresh_postgres_database
+from _common import setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -47,23 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def setup(database_url: str) -> str:
-    var = tempfile.mkdtemp(prefix="opsdesk-bench-corr-")
-    os.environ["OPSDESK_VAR_DIR"] = var
-    os.environ.setdefault("SECURE_COOKIES", "false")
-    os.environ["LOG_LEVEL"] = "WARNING"
-    if database_url:
-        os.environ["DATABASE_URL"] = fresh_postgres_database(database_url, "bench_correlation")
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsdesk.config.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-
-    call_command("migrate", verbosity=0, interactive=False)
-    return connection.vendor
+    return setup_django(database_url, "bench_correlation", "opsdesk-bench-corr-")
 
 
 def run_seed(seed: int, args: argparse.Namespace) -> dict:
