@@ -739,6 +739,13 @@ def main() -> None:
         processes.append(process)
         return process
 
+    def check_warm(run: dict[str, Any], log: str) -> None:
+        """A server that fails its warm-up stops the run (not a row of errors)."""
+        failed = [r for r in run["results"] if not 200 <= r.get("status", 0) < 300]
+        if failed:
+            tail = (var / log).read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"warm-up failed ({failed[0]}); {log}:\n{tail}")
+
     try:
         if not args.skip_opsdesk:
             port = free_port()
@@ -758,7 +765,8 @@ def main() -> None:
             )
             wait_until_up(port, "/api/v1/health")
             warm = build_case("warm-up", "wu", 50, 1, 0.0)
-            run_case(port, server.pid, opsdesk_requests(warm), args.concurrency)
+            run = run_case(port, server.pid, opsdesk_requests(warm), args.concurrency)
+            check_warm(run, "serve.log")
         if not args.skip_alerta:
             venv = alerta_venv()
             alerta_url = fresh_postgres_database(args.database_url, "bench_alerta")
@@ -780,6 +788,11 @@ def main() -> None:
                     "--bind",
                     f"127.0.0.1:{aport}",
                     *server_options,
+                    # --preload: the app (and its schema script, DDL) once, in the master.
+                    # Without it both workers run the DDL as they boot; they may deadlock,
+                    # the loser fails to boot and gunicorn shuts down, so that every later
+                    # request of the run is refused (a case with 984 of 1,000 errors).
+                    "--preload",
                     "--worker-class",
                     "gthread",
                     "alerta.app:create_app()",
@@ -789,7 +802,8 @@ def main() -> None:
             )
             wait_until_up(aport, "/management/healthcheck")
             warm = build_case("warm-up", "wa", 50, 1, 0.0)
-            run_case(aport, alerta.pid, alerta_requests(warm), args.concurrency)
+            run = run_case(aport, alerta.pid, alerta_requests(warm), args.concurrency)
+            check_warm(run, "alerta.log")
 
         if not args.skip_opsdesk and (not wanted or "single-new-intake-only" in wanted):
             # Intake alone (no worker competing for the 2 CPUs): what the door takes; the
