@@ -192,14 +192,17 @@ def _candidates(batch: Batch, times: list[datetime], window: timedelta) -> list[
     )
     found = {g.pk: Candidate(g) for g in groups}
     group_by = list(batch.settings.group_by or [])
+    # Labels and resource attributes only matter for group-by keys: without group-by (the
+    # default) the open groups' alerts are read without their JSON columns.
+    maps = ("labels", "resource") if group_by else ()
     rows = (
         Alert.objects.filter(group_id__in=list(found))
         .order_by("last_seen")
-        .values_list("group_id", "ci_id", "labels", "resource", "template", "starts_at")
+        .values_list("group_id", "ci_id", "template", "starts_at", *maps)
     )
-    for group_id, ci_id, labels, resource, template, start in rows:
-        cand = found[group_id]
-        cand.add(ci_id, key_of(group_by, labels or {}, resource or {}), template or "", start)
+    for group_id, ci_id, template, start, *values in rows:
+        key = key_of(group_by, values[0] or {}, values[1] or {}) if values else ""
+        found[group_id].add(ci_id, key, template or "", start)
     return list(found.values())
 
 
