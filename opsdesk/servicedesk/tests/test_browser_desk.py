@@ -91,6 +91,7 @@ def test_an_agents_day(live_server, transactional_db, chromium):  # type: ignore
     # The queue, from the main navigation: every open incident, highest priority first.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Service desk").click()
     expect(page.get_by_role("heading", level=1, name="Incidents")).to_be_visible()
+    page.wait_for_load_state()  # the deferred scripts (the shortcuts among them) have run
     results = page.locator("#queue-results")
     expect(results).to_contain_text("of 5 incidents")
     first = results.locator("tbody tr").first
