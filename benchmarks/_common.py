@@ -37,3 +37,34 @@ def setup_django(database_url: str, suffix: str, var_prefix: str) -> str:
 
     call_command("migrate", verbosity=0, interactive=False)
     return connection.vendor
+
+
+def alertmanager_alert(
+    labels: dict[str, str], summary: str, starts_at: str, fingerprint: str
+) -> dict:
+    """One firing alert as Alertmanager's webhook carries it."""
+    return {
+        "status": "firing",
+        "labels": labels,
+        "annotations": {"summary": summary},
+        "startsAt": starts_at,
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.local/graph",
+        "fingerprint": fingerprint,
+    }
+
+
+def alertmanager_webhook(alerts: list[dict], common_labels: dict[str, str]) -> dict:
+    """An Alertmanager webhook body (version 4) carrying ``alerts`` to the receiver opsdesk."""
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="bench"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "opsdesk",
+        "groupLabels": {},
+        "commonLabels": common_labels,
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.local",
+        "alerts": alerts,
+    }

@@ -60,7 +60,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import fresh_postgres_database
+from _common import alertmanager_alert, alertmanager_webhook, fresh_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -167,34 +167,21 @@ def alerta_alert(ident: dict[str, str]) -> dict[str, Any]:
 
 def alertmanager_batch(idents: list[dict[str, str]]) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    return {
-        "version": "4",
-        "groupKey": '{}:{alertname="bench"}',
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "opsdesk",
-        "groupLabels": {},
-        "commonLabels": {"env": "Production"},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager.local",
-        "alerts": [
+    alerts = [
+        alertmanager_alert(
             {
-                "status": "firing",
-                "labels": {
-                    "alertname": i["alertname"],
-                    "instance": i["host"],
-                    "severity": "major",
-                    "environment": "Production",
-                },
-                "annotations": {"summary": f"{i['alertname']} on {i['host']}"},
-                "startsAt": now,
-                "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "http://prometheus.local/graph",
-                "fingerprint": i["fingerprint"],
-            }
-            for i in idents
-        ],
-    }
+                "alertname": i["alertname"],
+                "instance": i["host"],
+                "severity": "major",
+                "environment": "Production",
+            },
+            f"{i['alertname']} on {i['host']}",
+            now,
+            i["fingerprint"],
+        )
+        for i in idents
+    ]
+    return alertmanager_webhook(alerts, {"env": "Production"})
 
 
 def build_case(

@@ -39,6 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _common import alertmanager_alert, alertmanager_webhook
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 #: The commit the pipeline speed work started from.
@@ -177,34 +179,20 @@ def _body(shape: str, idents: list[dict[str, str]], start: datetime) -> bytes:
         ]
         return json.dumps({"events": events}).encode()
     alerts = [
-        {
-            "status": "firing",
-            "labels": {
+        alertmanager_alert(
+            {
                 "alertname": i["alertname"],
                 "instance": f"{i['host']}:9100",
                 "severity": i["severity"],
                 "env": "production",
             },
-            "annotations": {"summary": i["title"]},
-            "startsAt": at(n),
-            "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus.local/graph",
-            "fingerprint": i["fingerprint"],
-        }
+            i["title"],
+            at(n),
+            i["fingerprint"],
+        )
         for n, i in enumerate(idents)
     ]
-    payload = {
-        "version": "4",
-        "groupKey": '{}:{alertname="bench"}',
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "opsdesk",
-        "groupLabels": {},
-        "commonLabels": {"env": "production"},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager.local",
-        "alerts": alerts,
-    }
+    payload = alertmanager_webhook(alerts, {"env": "production"})
     return json.dumps(payload).encode()
 
 

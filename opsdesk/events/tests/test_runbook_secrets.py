@@ -81,13 +81,7 @@ def test_sending_back_the_masked_action_keeps_the_credential_and_leaving_it_out_
     assert err.value.errors == {"action.headers": "Give the value of Token."}
 
 
-def test_the_webhook_receives_the_credential(cast, django_capture_on_commit_callbacks, settings):  # type: ignore[no-untyped-def]
-    settings.TASKS = {
-        "default": {
-            "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-            "QUEUES": ["default", "periodic"],
-        }
-    }
+def test_the_webhook_receives_the_credential(cast, immediate, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     org = cast.org_a
     group = alert_group(org, [ci(org, "web-01")])
     with hook_server() as hook:

@@ -18,19 +18,6 @@ from opsdesk.events.models import Alert, RunbookRun
 from opsdesk.events.tests.runbook_helpers import alert_group, hook_server, opened, runbook
 from opsdesk.servicedesk.models import Activity
 
-IMMEDIATE = {
-    "default": {
-        "BACKEND": "django_tasks.backends.immediate.ImmediateBackend",
-        "QUEUES": ["default", "periodic"],
-    }
-}
-
-
-@pytest.fixture
-def immediate(settings):  # type: ignore[no-untyped-def]
-    settings.TASKS = IMMEDIATE
-    return settings
-
 
 def notes(group) -> list[str]:  # type: ignore[no-untyped-def]
     return list(
