@@ -68,3 +68,10 @@ def alertmanager_webhook(alerts: list[dict], common_labels: dict[str, str]) -> d
         "externalURL": "http://alertmanager.local",
         "alerts": alerts,
     }
+
+
+def serve_argv(port: int, *options: str) -> list[str]:
+    """The command line of ``opsdesk serve`` (gunicorn) on 127.0.0.1:<port>."""
+    import sys
+
+    return [sys.executable, "-m", "opsdesk", "serve", "--bind", f"127.0.0.1:{port}", *options]

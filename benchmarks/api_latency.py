@@ -28,7 +28,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import fresh_postgres_database
+from _common import fresh_postgres_database, serve_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -130,18 +130,7 @@ def main() -> None:
         token = opsdesk(env, "token", "create", "--user", "amina.abubakar@savanna.example").strip()
         port = free_port()
         server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "opsdesk",
-                "serve",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-            ],
+            serve_argv(port, "--workers", "2", "--threads", "4"),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -60,7 +60,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _common import alertmanager_alert, alertmanager_webhook, fresh_postgres_database
+from _common import (
+    alertmanager_alert,
+    alertmanager_webhook,
+    fresh_postgres_database,
+    serve_argv,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -737,18 +742,7 @@ def main() -> None:
         if not args.skip_opsdesk:
             port = free_port()
             server = start(
-                [
-                    sys.executable,
-                    "-m",
-                    "opsdesk",
-                    "serve",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    *server_options,
-                    "--no-collectstatic",
-                ],
-                env,
-                "serve.log",
+                serve_argv(port, *server_options, "--no-collectstatic"), env, "serve.log"
             )
             wait_until_up(port, "/api/v1/health")
             warm = build_case("warm-up", "wu", 50, 1, 0.0)
