@@ -13,19 +13,9 @@ from datetime import timedelta
 
 import pytest
 
-from opsdesk.core.testing.browser import shoot
+from opsdesk.core.testing.browser import shoot, sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, url, user) -> None:  # type: ignore[no-untyped-def]
-    from opsdesk.core.testing.factories import PASSWORD
-
-    page.context.clear_cookies()
-    page.goto(f"{url}/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_a_change_from_request_to_review_a_pipeline_and_an_induced_incident(  # type: ignore[no-untyped-def]
@@ -72,7 +62,7 @@ def test_a_change_from_request_to_review_a_pipeline_and_an_induced_incident(  # 
     )
 
     # 1. The agent raises the change with its plan and its CI, and starts the assessment.
-    _login(page, live_server.url, cast.agent)
+    sign_in(page, live_server.url, cast.agent)
     page.goto(f"{live_server.url}/changes/new/")
     page.get_by_label("Title").fill("Upgrade the banking database to 16.4")
     page.get_by_label("Implementation plan").fill("Fail over to the replica, upgrade, fail back.")
@@ -105,7 +95,7 @@ def test_a_change_from_request_to_review_a_pipeline_and_an_induced_incident(  # 
     shoot(page, "changes-e2e-authorise", doc_name="changes-change.png")
 
     # 3. The change manager approves; the approvals engine schedules the change.
-    _login(page, live_server.url, cast.manager)
+    sign_in(page, live_server.url, cast.manager)
     page.goto(f"{live_server.url}/changes/{change.pk}/")
     page.get_by_placeholder("Comment (optional)").fill("Plan and back-out reviewed.")
     page.get_by_role("button", name="Approve").click()
@@ -114,7 +104,7 @@ def test_a_change_from_request_to_review_a_pipeline_and_an_induced_incident(  # 
     expect(page.locator(".chg-badges")).to_contain_text("Scheduled")
 
     # 4. Implementation and review, then closure.
-    _login(page, live_server.url, cast.agent)
+    sign_in(page, live_server.url, cast.agent)
     page.goto(f"{live_server.url}/changes/{change.pk}/")
     workflow.get_by_role("button", name="Start implementation").click()
     expect(page.get_by_text(f"{change.number} moved to Implement.")).to_be_visible()

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from opsdesk.core.testing.browser import demo_cmdb, shoot
+from opsdesk.core.testing.browser import demo_cmdb, shoot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -23,15 +23,6 @@ def watch(page) -> list[str]:  # type: ignore[no-untyped-def]
     )
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     return problems
-
-
-def sign_in(page, base: str, email: str) -> None:  # type: ignore[no-untyped-def]
-    from opsdesk.core.testing.factories import PASSWORD
-
-    page.goto(f"{base}/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def assert_no_csp_errors(problems: list[str]) -> None:
@@ -58,7 +49,7 @@ def test_an_agent_checks_licences_expiries_health_and_repairs_an_asset(  # type:
     # A busy 2-core CI machine: waits (not timing assertions) get room to finish.
     expect.set_options(timeout=20_000)
     problems = watch(page)
-    sign_in(page, live_server.url, cast.agent.email)
+    sign_in(page, live_server.url, cast.agent)
 
     # Licences, from the CMDB sub-navigation.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="CMDB").click()
@@ -197,7 +188,7 @@ def test_the_licence_page_fits_a_phone(live_server, transactional_db, chromium):
     page.set_default_timeout(20_000)
     expect.set_options(timeout=20_000)
     problems = watch(page)
-    sign_in(page, live_server.url, cast.manager.email)
+    sign_in(page, live_server.url, cast.manager)
     for name, path in (("licences", "licences"), ("expiring", "expiring/"), ("health", "health/")):
         page.goto(f"{live_server.url}/cmdb/{path.rstrip('/')}/")
         expect(page.locator("h1")).to_be_visible()

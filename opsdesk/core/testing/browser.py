@@ -53,6 +53,17 @@ def chromium() -> Iterator[Any]:
             connections.close_all()
 
 
+def sign_in(page: Any, base_url: str, user: Any) -> None:
+    """Sign ``user`` in through the login form (cookies of an earlier user cleared first)."""
+    from opsdesk.core.testing.factories import PASSWORD
+
+    page.context.clear_cookies()
+    page.goto(f"{base_url}/login/", timeout=60_000)
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
 def shoot(page: Any, name: str, doc_name: str | None = None) -> None:
     """A full-page screenshot in test-artifacts/; with UPDATE_DOC_SCREENSHOTS=1 also the first
     screenful as docs/img/<doc_name> for the README."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from opsdesk.core.testing.browser import shoot
+from opsdesk.core.testing.browser import shoot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -79,7 +79,6 @@ def test_operators_work_alert_groups_in_the_browser(  # type: ignore[no-untyped-
     from opsdesk.changes.tests import factories
     from opsdesk.cmdb.models import CIIdentifier
     from opsdesk.core.testing.cast import make_cast
-    from opsdesk.core.testing.factories import PASSWORD
     from opsdesk.events.models import Alert, AlertGroup, Silence
     from opsdesk.events.tests.helpers import event, integration
 
@@ -110,13 +109,7 @@ def test_operators_work_alert_groups_in_the_browser(  # type: ignore[no-untyped-
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
 
-    def login(user: Any) -> None:
-        page.goto(f"{live_server.url}/login/", timeout=60_000)
-        page.get_by_label("Email").fill(user.email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-
-    login(cast.agent)
+    sign_in(page, live_server.url, cast.agent)
     page.goto(f"{live_server.url}/events/")
     expect(page.get_by_role("heading", name="Alert groups")).to_be_visible()
     row = page.locator("#group-results tr", has_text=group.number)
@@ -223,7 +216,7 @@ def test_operators_work_alert_groups_in_the_browser(  # type: ignore[no-untyped-
 
     # A manager connects Alertmanager and tunes the correlation.
     page.context.clear_cookies()
-    login(cast.manager)
+    sign_in(page, live_server.url, cast.manager)
     page.goto(f"{live_server.url}/events/integrations/")
     page.get_by_label("Name").fill("prometheus-prod")
     page.get_by_label("Source").select_option("alertmanager")

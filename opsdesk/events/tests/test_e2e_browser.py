@@ -12,19 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from opsdesk.core.testing.browser import shoot
+from opsdesk.core.testing.browser import shoot, sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, url, user) -> None:  # type: ignore[no-untyped-def]
-    from opsdesk.core.testing.factories import PASSWORD
-
-    page.context.clear_cookies()
-    page.goto(f"{url}/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_the_demo_cascade_its_cause_its_incident_and_a_live_payload(  # type: ignore[no-untyped-def]
@@ -69,7 +59,7 @@ def test_the_demo_cascade_its_cause_its_incident_and_a_live_payload(  # type: ig
     )
 
     # 1. The live list: the open cascade, its service, incident and suspected cause.
-    _login(page, live_server.url, cast.agent)
+    sign_in(page, live_server.url, cast.agent)
     page.goto(f"{live_server.url}/events/")
     row = page.locator("tr", has_text=live.number)
     expect(row).to_contain_text(server)

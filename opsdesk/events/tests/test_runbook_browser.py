@@ -6,11 +6,9 @@ Run with `pytest -m browser`. Screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from opsdesk.core.testing.browser import shoot
+from opsdesk.core.testing.browser import shoot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +20,6 @@ def test_write_a_runbook_then_approve_its_run(  # type: ignore[no-untyped-def]
 
     from opsdesk.cmdb.tests.factories import ci
     from opsdesk.core.testing.cast import make_cast
-    from opsdesk.core.testing.factories import PASSWORD
     from opsdesk.events.choices import RunState
     from opsdesk.events.models import Runbook, RunbookRun
     from opsdesk.events.runbooks import consider
@@ -45,14 +42,8 @@ def test_write_a_runbook_then_approve_its_run(  # type: ignore[no-untyped-def]
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
 
-    def login(user: Any) -> None:
-        page.goto(f"{live_server.url}/login/", timeout=60_000)
-        page.get_by_label("Email").fill(user.email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-
     with hook_server() as hook:
-        login(cast.manager)
+        sign_in(page, live_server.url, cast.manager)
         page.goto(f"{live_server.url}/events/runbooks/")
         expect(page.get_by_role("heading", name="Self-healing runbooks")).to_be_visible()
         page.get_by_role("link", name="New runbook").click()
