@@ -29,5 +29,6 @@ urlpatterns = [
     path("", include("opsdesk.core.urls")),
 ]
 
+handler400 = "opsdesk.core.views.bad_request"
 handler404 = "opsdesk.core.views.not_found"
 handler500 = "opsdesk.core.views.server_error"

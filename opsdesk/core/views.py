@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import DisallowedHost
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.dateparse import parse_date
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import defaults
 from django.views.decorators.http import require_POST
 
 from opsdesk.accounts.selectors import my_teams
@@ -158,6 +160,19 @@ def audit_detail(request: HttpRequest, record_id: int) -> HttpResponse:
             "after_json": _display(record.after) if record.after is not None else None,
         },
     )
+
+
+def bad_request(request: HttpRequest, exception: Exception | None) -> HttpResponse:
+    """A request Django refuses before any view (a forbidden or malformed Host header, a
+    malformed body): the API answers in its JSON error shape, naming the header."""
+    if request.path.startswith("/api/"):
+        field = "Host" if isinstance(exception, DisallowedHost) else None
+        message = "Not a host this server answers for." if field else "Malformed request."
+        return JsonResponse(
+            {"detail": "Bad request.", "errors": [{"field": field, "message": message}]},
+            status=400,
+        )
+    return defaults.bad_request(request, exception)
 
 
 def not_found(request: HttpRequest, exception: Exception | None) -> HttpResponse:

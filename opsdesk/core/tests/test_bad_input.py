@@ -366,3 +366,11 @@ class TestOtherBadInput:
 
     def test_unknown_api_path_is_404_in_the_error_shape(self, admin_api):
         assert_error(admin_api.get("/no-such-thing"), 404)
+
+
+def test_a_host_this_server_does_not_answer_for_is_a_json_400_naming_the_header(client):  # type: ignore[no-untyped-def]
+    body = assert_error(client.get("/api/v1/health", HTTP_HOST='"}Ui!~sKF1"Y_zzW'), 400, "Host")
+    assert body["errors"] == [{"field": "Host", "message": "Not a host this server answers for."}]
+    # Pages keep Django's plain 400.
+    page = client.get("/login/", HTTP_HOST="evil.example")
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
