@@ -10,7 +10,13 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from opsdesk.core.models import ChangeLogged, ChangeLoggedQuerySet, Numbered, TenantOwned
+from opsdesk.core.models import (
+    ChangeLogged,
+    ChangeLoggedQuerySet,
+    Numbered,
+    Organization,
+    TenantOwned,
+)
 from opsdesk.core.permissions import DEFAULT_ROLE_ACTIONS, MANAGED_CONFIG_ROLE_ACTIONS
 from opsdesk.events.choices import (
     EventStatus,
@@ -33,6 +39,15 @@ EVENT_CONFIG_ROLE_ACTIONS = MANAGED_CONFIG_ROLE_ACTIONS
 
 _USER = settings.AUTH_USER_MODEL
 _CI = "cmdb.ConfigurationItem"
+
+
+def _organization_unindexed() -> models.ForeignKey:
+    """`TenantOwned.organization` without its own index, for the pipeline's high-volume
+    tables whose composite indexes (or unique constraint) already start with it: every
+    index is written for every row the pipeline inserts or moves."""
+    return models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
 
 class EventIntegration(TenantOwned, ChangeLogged):
@@ -232,9 +247,17 @@ class Alert(TenantOwned):
     ci = models.ForeignKey(_CI, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     binding = models.CharField(max_length=300, blank=True, help_text="How the CI was found.")
     suppressed_by = models.CharField(max_length=300, blank=True)
+    #: Indexed by ``alert_group_start`` (group first), not on its own.
     group = models.ForeignKey(
-        AlertGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+        AlertGroup,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="alerts",
+        db_index=False,
     )
+    #: Indexed by ``one_alert_per_fingerprint`` and ``alert_ci_seen`` (organisation first).
+    organization = _organization_unindexed()
 
     role_actions: ClassVar[dict[str, frozenset[str]]] = EVENT_ROLE_ACTIONS
 
@@ -259,8 +282,14 @@ class AlertEvent(TenantOwned):
     into one row per batch), was suppressed or started flapping. The group page's timeline."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="history")
+    #: Indexed by ``alert_event_group_at`` (group first), not on its own.
     group = models.ForeignKey(
-        AlertGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        AlertGroup,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="events",
+        db_index=False,
     )
     at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=EventStatus.choices)
@@ -291,9 +320,13 @@ class CorrelationDecision(TenantOwned):
     score = models.FloatField(default=1.0)
     reason = models.TextField()
     at = models.DateTimeField(default=timezone.now)
+    #: The operator of a merge or split (None for the pipeline's decisions: nearly every
+    #: row). Not indexed: decisions are read by group or alert, never by actor.
     actor = models.ForeignKey(
-        _USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        _USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
+    #: Read by group or alert only: no index of its own (see `_organization_unindexed`).
+    organization = _organization_unindexed()
 
     role_actions: ClassVar[dict[str, frozenset[str]]] = EVENT_ROLE_ACTIONS
 
