@@ -169,6 +169,11 @@ class SettingsForm(forms.Form):
         label="Flapping: status changes",
         help_text="This many status changes inside the flap window mark an alert flapping.",
     )
+    propagation_seconds = forms.IntegerField(
+        label="Propagation (seconds)",
+        help_text="A topology join needs an alert on the connecting CI that started at most "
+        "this long before or after the new one.",
+    )
     flap_window_seconds = forms.IntegerField(label="Flap window (seconds)")
     open_incidents = forms.BooleanField(
         required=False, label="Alert groups open, update and resolve incidents"
@@ -184,6 +189,11 @@ class SettingsForm(forms.Form):
         label="Resolve after (seconds)",
         help_text="A group whose alerts all resolved stays open this long.",
     )
+    reopen_seconds = forms.IntegerField(
+        label="Reopen within (seconds)",
+        help_text="A group firing again this soon after its incident was resolved reopens it; "
+        "later it opens a new incident.",
+    )
 
     def __init__(self, *args: Any, organization: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -191,7 +201,13 @@ class SettingsForm(forms.Form):
             organization_id=organization.pk
         ).order_by("name")
         self.fields["incident_team"].empty_label = "Nobody (the desk triages)"
-        for name in ("window_seconds", "topology_hops", "flap_transitions"):
+        for name in (
+            "window_seconds",
+            "topology_hops",
+            "flap_transitions",
+            "propagation_seconds",
+            "reopen_seconds",
+        ):
             self.fields[name].widget.attrs["min"] = 0
         self.fields["text_similarity"].widget.attrs.update({"step": "0.05", "min": 0, "max": 1})
 

@@ -150,6 +150,17 @@ class CorrelationSettings(TenantOwned, ChangeLogged):
     resolve_after_seconds = models.PositiveIntegerField(
         default=300, help_text="A group whose alerts all resolved stays open this long."
     )
+    propagation_seconds = models.PositiveIntegerField(
+        default=180,
+        help_text="A topology join needs an alert of the group on the connecting CI that "
+        "started at most this long before or after the new one (how long a failure takes to "
+        "reach what depends on it and be noticed).",
+    )
+    reopen_seconds = models.PositiveIntegerField(
+        default=3600,
+        help_text="A group that fires again this soon after its incident was resolved reopens "
+        "the incident; later, it opens a new one.",
+    )
 
     objects = ChangeLoggedQuerySet.as_manager()
     role_actions: ClassVar[dict[str, frozenset[str]]] = EVENT_CONFIG_ROLE_ACTIONS

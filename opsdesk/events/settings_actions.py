@@ -29,6 +29,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "flap_transitions": (2, 100),
     "flap_window_seconds": (60, 86_400),
     "resolve_after_seconds": (0, 86_400),
+    "propagation_seconds": (10, 86_400),
+    "reopen_seconds": (0, 7 * 86_400),
 }
 FIELDS = frozenset(
     {*LIMITS, "group_by", "open_incidents", "incident_min_severity", "incident_team"}

@@ -206,6 +206,8 @@ def _initial(conf: CorrelationSettings) -> dict[str, Any]:
         "incident_min_severity": conf.incident_min_severity,
         "incident_team": conf.incident_team_id,
         "resolve_after_seconds": conf.resolve_after_seconds,
+        "propagation_seconds": conf.propagation_seconds,
+        "reopen_seconds": conf.reopen_seconds,
     }
 
 

@@ -226,8 +226,14 @@ def test_operators_work_alert_groups_in_the_browser(  # type: ignore[no-untyped-
     shoot(page, "events-integrations")
     page.goto(f"{live_server.url}/events/settings/")
     page.get_by_label("Topology hops").fill("2")
+    page.get_by_label("Propagation (seconds)").fill("240")
+    page.get_by_label("Reopen within (seconds)").fill("1800")
     page.get_by_role("button", name="Save settings").click()
     expect(page.locator(".message-success")).to_contain_text("Correlation settings saved")
+    from opsdesk.events.models import CorrelationSettings
+
+    saved = CorrelationSettings.for_org(cast.org_a.pk)
+    assert (saved.topology_hops, saved.propagation_seconds, saved.reopen_seconds) == (2, 240, 1800)
     shoot(page, "events-settings")
     assert not problems, problems
     context.close()

@@ -66,6 +66,9 @@ def test_only_managers_and_admins_of_the_organisation(cast, user):
         ({"text_similarity": 1.5}, "text_similarity"),
         ({"text_similarity": "nan"}, "text_similarity"),
         ({"flap_transitions": 1}, "flap_transitions"),
+        ({"propagation_seconds": 5}, "propagation_seconds"),
+        ({"reopen_seconds": -1}, "reopen_seconds"),
+        ({"reopen_seconds": 8 * 86_400}, "reopen_seconds"),
         ({"group_by": [3]}, "group_by"),
         ({"group_by": "bad label!"}, "group_by"),
         ({"group_by": {"a": 1}}, "group_by"),
@@ -88,3 +91,16 @@ def test_a_team_of_another_organisation_is_refused(cast):
             acting_user=cast.manager, organization=cast.org_a, incident_team=cast.team_b.pk
         )
     assert "incident_team" in caught.value.errors
+
+
+def test_propagation_and_reopen_windows_are_settings(cast):
+    defaults = CorrelationSettings.for_org(cast.org_a.pk)
+    assert (defaults.propagation_seconds, defaults.reopen_seconds) == (180, 3600)
+    update_settings(
+        acting_user=cast.manager,
+        organization=cast.org_a,
+        propagation_seconds="300",
+        reopen_seconds=0,
+    )
+    stored = CorrelationSettings.for_org(cast.org_a.pk)
+    assert (stored.propagation_seconds, stored.reopen_seconds) == (300, 0)
