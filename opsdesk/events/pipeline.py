@@ -13,6 +13,20 @@ A stage is a function ``run(batch: Batch) -> None`` registered with ``@stage("na
 (one query per batch, never per event): the batched-ingest target is 10,000 events/s.
 Each stage may read what earlier stages set on the `Item` (see its fields) and must not
 commit or open its own transaction boundary that outlives the batch.
+
+**Writes of the front stages.** dedup, flapping, bind and maintenance change the batch's
+`Alert` objects in memory and hand their writes to the `Batch`: new alerts (`Batch.add_new`,
+ids already allocated, so later stages and history rows can name them), changed existing
+alerts with the columns that changed (`Batch.changed`), and history rows
+(`Batch.add_history`). `run` writes them with one statement each: the alerts (one INSERT
+of the new ones with every column, one UPDATE of the changed ones) before the first stage
+that reads alerts back from the database (``correlate``), the history after ``correlate``,
+so that a row of an alert that correlation just grouped is written with its group (rows
+made while the alert had a group keep that one). Whatever is left is written when the run
+ends (``run(batch, only=("dedup",))`` in tests still leaves its rows in the database). A
+stage before the writes that needs the batch's history reads it from `Batch.history` as
+well as from the database (flapping does). The two writes are registered in `STAGES` too
+(``write_alerts``, ``write_history``), so whoever times the stages times them.
 """
 
 from __future__ import annotations
@@ -22,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from opsdesk.events.models import Alert, CorrelationSettings
+from opsdesk.events.models import Alert, AlertEvent, CorrelationSettings
 from opsdesk.events.normal import NormalisedEvent
 
 ORDER = (
@@ -36,6 +50,11 @@ ORDER = (
     "root_cause",
     "runbooks",
 )
+#: The first stage that reads the batch's alerts from the database: the front stages'
+#: alert writes go out before it, and the history after it.
+READS_ALERTS = "correlate"
+WRITE_ALERTS = "write_alerts"
+WRITE_HISTORY = "write_history"
 #: Who the pipeline's writes are attributed to in timelines and audit records.
 SYSTEM_ACTOR = "OpsDesk event pipeline"
 
@@ -58,6 +77,22 @@ class Item:
     suppressed_by: str = ""
 
 
+@dataclass(slots=True)
+class HistoryRow:
+    """An `AlertEvent` row waiting to be written (`Batch.add_history`)."""
+
+    alert: Alert
+    kind: str
+    at: datetime
+    status: str
+    severity: str
+    count: int = 1
+    note: str = ""
+    inbox_id: int | None = None
+    #: The alert's group when the row was made; None: the alert's group when it is written.
+    group_id: int | None = None
+
+
 @dataclass
 class Batch:
     organization_id: int
@@ -72,6 +107,33 @@ class Batch:
     groups_resolved: set[int] = field(default_factory=set)
     #: Per-batch caches a stage wants to share with a later one.
     scratch: dict[str, Any] = field(default_factory=dict)
+    #: Writes waiting for `write_alerts` / `write_history` (see the module).
+    new_alerts: dict[int, Alert] = field(default_factory=dict)
+    dirty_alerts: dict[int, Alert] = field(default_factory=dict)
+    dirty_fields: set[str] = field(default_factory=set)
+    history: list[HistoryRow] = field(default_factory=list)
+
+    def add_new(self, alerts: list[Alert]) -> None:
+        """New alerts (their ids allocated) to INSERT with everything set on them by then."""
+        for alert in alerts:
+            self.new_alerts[alert.pk] = alert
+
+    def is_new(self, alert: Alert) -> bool:
+        """The alert was created by this batch and is not written yet."""
+        return alert.pk in self.new_alerts
+
+    def changed(self, alerts: list[Alert], fields: tuple[str, ...] | list[str]) -> None:
+        """Existing alerts whose `fields` changed (new ones are written whole anyway)."""
+        added = False
+        for alert in alerts:
+            if alert.pk not in self.new_alerts:
+                self.dirty_alerts[alert.pk] = alert
+                added = True
+        if added:
+            self.dirty_fields.update(fields)
+
+    def add_history(self, rows: list[HistoryRow]) -> None:
+        self.history.extend(rows)
 
     def alerts(self) -> list[Alert]:
         """The distinct alerts of the batch, in first-seen order."""
@@ -97,12 +159,74 @@ def stage(name: str) -> Callable[[Stage], Stage]:
     return register
 
 
+def write_alerts(batch: Batch) -> None:
+    """INSERT the batch's new alerts (one statement), UPDATE the changed columns of its
+    changed ones (one statement)."""
+    from opsdesk.events.stages.dedup import bulk_insert, bulk_set
+
+    if batch.new_alerts:
+        bulk_insert(Alert, list(batch.new_alerts.values()), with_pk=True)
+        batch.new_alerts = {}
+    if batch.dirty_alerts:
+        fields = [f.name for f in Alert._meta.concrete_fields if f.name in batch.dirty_fields]
+        bulk_set(Alert, list(batch.dirty_alerts.values()), fields)
+        batch.dirty_alerts, batch.dirty_fields = {}, set()
+
+
+def write_history(batch: Batch) -> None:
+    """INSERT the batch's history rows (one statement), each with its alert's group."""
+    from opsdesk.events.stages.dedup import insert_rows
+
+    if not batch.history:
+        return
+    write_alerts(batch)  # the rows refer to the alerts
+    org = batch.organization_id
+    insert_rows(
+        AlertEvent,
+        [
+            {
+                "organization_id": org,
+                "alert_id": row.alert.pk,
+                "group_id": row.group_id or row.alert.group_id,
+                "at": row.at,
+                "status": row.status,
+                "severity": row.severity,
+                "kind": row.kind,
+                "count": row.count,
+                "note": row.note,
+                "inbox_id": row.inbox_id,
+            }
+            for row in batch.history
+        ],
+    )
+    batch.history = []
+
+
+STAGES[WRITE_ALERTS] = write_alerts
+STAGES[WRITE_HISTORY] = write_history
+
+
+def _write(batch: Batch, name: str) -> None:
+    if (batch.new_alerts or batch.dirty_alerts) if name == WRITE_ALERTS else batch.history:
+        STAGES[name](batch)
+
+
 def run(batch: Batch, only: tuple[str, ...] | None = None) -> Batch:
-    """Run the registered stages in order (``only`` narrows them, for tests)."""
-    for name in ORDER:
+    """Run the registered stages in order (``only`` narrows them, for tests), with the
+    front stages' writes before ``correlate`` and the history's after it (see the
+    module)."""
+    reads_at = ORDER.index(READS_ALERTS)
+    for index, name in enumerate(ORDER):
         if only is not None and name not in only:
             continue
         fn = STAGES.get(name)
-        if fn is not None:
-            fn(batch)
+        if fn is None:
+            continue
+        if index >= reads_at:
+            _write(batch, WRITE_ALERTS)
+        if index > reads_at:
+            _write(batch, WRITE_HISTORY)
+        fn(batch)
+    _write(batch, WRITE_ALERTS)
+    _write(batch, WRITE_HISTORY)
     return batch

@@ -37,7 +37,6 @@ from django.db.models.functions import Lower
 from opsdesk.cmdb.models import CIIdentifier, ConfigurationItem
 from opsdesk.events import pipeline
 from opsdesk.events.models import Alert
-from opsdesk.events.stages.dedup import bulk_set
 
 HOST_CLASSES = (
     "server",
@@ -201,4 +200,4 @@ def run(batch: pipeline.Batch) -> None:
             alert.ci_id, alert.binding = ci_id, binding
             changed.append(alert)
     if changed:
-        bulk_set(Alert, changed, ["ci", "binding"])
+        batch.changed(changed, ["ci", "binding"])

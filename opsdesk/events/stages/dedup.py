@@ -2,9 +2,10 @@
 
 The fingerprint is the source's own dedup key, else a hash of the normalised text and the
 identifying resource (`opsdesk.events.normalise`). Set-based: one query loads the existing
-alerts of every fingerprint in the batch, duplicates fold in memory, new alerts are written
-with one ``bulk_create``, changed ones with one prepared UPDATE run for all of them
-(`bulk_set`), and the history (`AlertEvent`) with one prepared INSERT (`bulk_insert`).
+alerts of every fingerprint in the batch, duplicates fold in memory, new alerts get their
+ids (`allocate_ids`, one query) and are handed to the batch with the changed ones and the
+history (`AlertEvent`) rows: `pipeline.run` writes them once the front stages are done
+(one INSERT of the new alerts, one UPDATE of the changed ones, one INSERT of the history).
 
 Each event has a *state time*: when it says its state began (``starts_at`` of a firing
 event, ``ends_at`` of a resolved one; the time it was received when the source gave none).
@@ -37,7 +38,7 @@ from django.db.models import F
 
 from opsdesk.events import pipeline
 from opsdesk.events.choices import EventStatus, GroupState
-from opsdesk.events.models import Alert, AlertEvent
+from opsdesk.events.models import Alert
 from opsdesk.events.normal import NormalisedEvent
 from opsdesk.events.normalise import fingerprint, normalise_text
 from opsdesk.events.stages.silence import SILENCE_PREFIX
@@ -126,17 +127,20 @@ def bulk_set(
         cursor.executemany(sql, rows)
 
 
-def bulk_insert(model: type[models.Model], objs: list[Any], returning: str = "") -> None:
+def bulk_insert(
+    model: type[models.Model], objs: list[Any], returning: str = "", with_pk: bool = False
+) -> None:
     """INSERT rows in one statement per chunk (``INSERT ... SELECT FROM
     json_to_recordset(rows)`` on PostgreSQL, one prepared statement for all rows, or
-    ``bulk_create``, elsewhere). With ``returning`` (a field unique among the rows, e.g. the
-    fingerprint of one organisation's alerts) the new ids are set on the objects; otherwise
-    nobody reads them back (history)."""
+    ``bulk_create``, elsewhere). With ``with_pk`` the objects' ids (`allocate_ids`) are
+    inserted too. With ``returning`` (a field unique among the rows, e.g. the fingerprint of
+    one organisation's alerts) the new ids are set on the objects; otherwise nobody reads
+    them back (history)."""
     if not objs:
         return
     conn = connections[router.db_for_write(model)]
     qn = conn.ops.quote_name
-    cols = [f for f in model._meta.concrete_fields if not f.primary_key]
+    cols = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
     names = ", ".join(qn(c.column) for c in cols)
     table = qn(model._meta.db_table)
     if conn.vendor != "postgresql":
@@ -165,6 +169,78 @@ def bulk_insert(model: type[models.Model], objs: list[Any], returning: str = "")
                     obj.pk = pk_value
                     obj._state.adding = False
                     obj._state.db = conn.alias
+
+
+def insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
+    """INSERT plain rows (attribute name -> value, every concrete field but the id) in one
+    statement per chunk, like `bulk_insert` without model instances."""
+    if not rows:
+        return
+    conn = connections[router.db_for_write(model)]
+    qn = conn.ops.quote_name
+    cols = [f for f in model._meta.concrete_fields if not f.primary_key]
+    names = ", ".join(qn(c.column) for c in cols)
+    table = qn(model._meta.db_table)
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            sql = f"INSERT INTO {table} ({names}) SELECT {names} FROM {_recordset(conn, cols)}"  # noqa: S608
+            renamed = [(c.attname, c.column) for c in cols if c.attname != c.column]
+            for i in range(0, len(rows), SET_CHUNK):
+                chunk = rows[i : i + SET_CHUNK]
+                if renamed:
+                    chunk = [
+                        {**r, **{column: r[attname] for attname, column in renamed}} for r in chunk
+                    ]
+                cursor.execute(sql, [orjson.dumps(chunk).decode()])
+            return
+        marks = ", ".join(["%s"] * len(cols))
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608
+        cursor.executemany(
+            sql, [[c.get_db_prep_save(r[c.attname], conn) for c in cols] for r in rows]
+        )
+
+
+def allocate_ids(model: type[models.Model], objs: list[Any]) -> None:
+    """Give `objs` ids of their table before they are inserted (`bulk_insert` with
+    ``with_pk``), in order, in one statement: on PostgreSQL ``nextval`` of the id's
+    sequence; on SQLite the table's AUTOINCREMENT counter (``sqlite_sequence``) is moved on
+    by as many, which takes the database's write lock (held to the end of the batch's
+    transaction) and keeps any other insert (AUTOINCREMENT starts above the counter) off
+    these ids."""
+    if not objs:
+        return
+    conn = connections[router.db_for_write(model)]
+    table = model._meta.db_table
+    pk = model._meta.pk.column
+    n = len(objs)
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [conn.ops.quote_name(table), pk, n],
+            )
+            ids = sorted(row[0] for row in cursor.fetchall())
+        elif conn.vendor == "sqlite":
+            qn = conn.ops.quote_name
+            cursor.execute(
+                "INSERT INTO sqlite_sequence (name, seq) SELECT %s, 0 "
+                "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = %s)",
+                [table, table],
+            )
+            cursor.execute(
+                "UPDATE sqlite_sequence SET seq = max(seq, "  # noqa: S608 - names from the model
+                f"coalesce((SELECT max({qn(pk)}) FROM {qn(table)}), 0)) + %s "
+                "WHERE name = %s RETURNING seq",
+                [n, table],
+            )
+            last = cursor.fetchone()[0]
+            ids = list(range(last - n + 1, last + 1))
+        else:
+            raise NotImplementedError(f"allocate_ids: no id allocation for {conn.vendor}")
+    for obj, pk_value in zip(objs, ids, strict=True):
+        obj.pk = pk_value
+        obj._state.adding = False
+        obj._state.db = conn.alias
 
 
 def state_time(event: NormalisedEvent, default: datetime) -> datetime:
@@ -277,7 +353,8 @@ class _History:
         row["status"], row["severity"] = alert.status, alert.severity
         row["inbox_id"] = item.inbox_id or row["inbox_id"]
 
-    def write(self) -> None:
+    def emit(self, batch: pipeline.Batch) -> None:
+        """Hand the rows to the batch (written after correlation, with their groups)."""
         out = []
         for alert, row in self.rows:
             stale = row.pop("stale", 0)
@@ -285,14 +362,19 @@ class _History:
                 extra = f"{stale} older than the alert's current state (out of order): ignored"
                 row["note"] = f"{row['note']}; {extra}" if row["note"] else extra
             out.append(
-                AlertEvent(
-                    organization_id=self.org,
-                    alert_id=alert.pk,
-                    group_id=alert.group_id,
-                    **{**row, "note": row["note"][:500]},
+                pipeline.HistoryRow(
+                    alert,
+                    row["kind"],
+                    row["at"],
+                    row["status"],
+                    row["severity"],
+                    row["count"],
+                    row["note"][:500],
+                    row["inbox_id"],
+                    alert.group_id,
                 )
             )
-        bulk_insert(AlertEvent, out)
+        batch.add_history(out)
 
 
 @pipeline.stage("dedup")
@@ -340,11 +422,12 @@ def run(batch: pipeline.Batch) -> None:
             changed.append(alert)
         _fold(alert, entries[start:], history, batch.now)
 
-    if created:
-        bulk_insert(Alert, created, returning="fingerprint")
-    if changed:
-        bulk_set(Alert, changed, UPDATED_FIELDS)
-    history.write()
+    # The new alerts get their ids now (history rows and later stages name them); they are
+    # written, like the changed ones, once the front stages are done (`pipeline.run`).
+    allocate_ids(Alert, created)
+    batch.add_new(created)
+    batch.changed(changed, UPDATED_FIELDS)
+    history.emit(batch)
 
 
 def _fold(

@@ -4,9 +4,10 @@ quiet, i.e. when its status changes within the last window fall to at most half 
 threshold (the gap between the two thresholds keeps the mark itself from flapping).
 
 The recent transition times are the alert's ``fired`` / ``resolved`` history rows
-(`AlertEvent`, written by dedup just before): one query loads them for every alert of the
-batch that changed status and every alert of the organisation still marked flapping, so
-the list is bounded by the window and needs no extra storage. Marking and un-marking write
+(`AlertEvent`): one query loads them for every alert of the batch that changed status and
+every alert of the organisation still marked flapping, so the list is bounded by the window
+and needs no extra storage; this batch's rows (from dedup, not written yet) are read from
+``batch.history``. Marking and un-marking write
 an ``AlertEvent`` of kind ``flapping`` (the note says which) and record the ids in
 ``batch.scratch["flapping_started"]`` / ``["flapping_stopped"]``.
 
@@ -32,7 +33,7 @@ from datetime import datetime, timedelta
 
 from opsdesk.events import pipeline
 from opsdesk.events.models import Alert, AlertEvent
-from opsdesk.events.stages.dedup import NOT_TRANSITIONS, bulk_insert, bulk_set, state_time
+from opsdesk.events.stages.dedup import NOT_TRANSITIONS, state_time
 
 TRANSITION_KINDS = ("fired", "resolved")
 CHUNK = 2000
@@ -69,10 +70,21 @@ def run(batch: pipeline.Batch) -> None:
     # The earliest transition that can matter: a window before the oldest event of the batch.
     oldest = min([batch.now, *(state_time(i.event, batch.now) for i in batch.items)])
     since = oldest - window
-    for i in range(0, len(ids), CHUNK):
+    for row in batch.history:
+        pk = row.alert.pk
+        if (
+            pk in candidates
+            and row.kind in TRANSITION_KINDS
+            and row.at >= since
+            and row.note not in NOT_TRANSITIONS
+        ):
+            times[pk].append(row.at)
+    # Alerts this batch created have no rows in the database yet.
+    stored = [pk for pk in ids if pk not in batch.new_alerts]
+    for i in range(0, len(stored), CHUNK):
         rows = (
             AlertEvent.objects.filter(
-                alert_id__in=ids[i : i + CHUNK], kind__in=TRANSITION_KINDS, at__gte=since
+                alert_id__in=stored[i : i + CHUNK], kind__in=TRANSITION_KINDS, at__gte=since
             )
             .exclude(note__in=NOT_TRANSITIONS)
             .values_list("alert_id", "at")
@@ -100,19 +112,18 @@ def run(batch: pipeline.Batch) -> None:
             continue
         updated.append(alert)
         history.append(
-            AlertEvent(
-                organization_id=batch.organization_id,
-                alert_id=pk,
-                group_id=alert.group_id,
-                at=ref,
-                status=alert.status,
-                severity=alert.severity,
-                kind="flapping",
+            pipeline.HistoryRow(
+                alert,
+                "flapping",
+                ref,
+                alert.status,
+                alert.severity,
                 note=note,
+                group_id=alert.group_id,
             )
         )
     if updated:
-        bulk_set(Alert, updated, ["flapping"])
-        bulk_insert(AlertEvent, history)
+        batch.changed(updated, ["flapping"])
+        batch.add_history(history)
     batch.scratch["flapping_started"] = started
     batch.scratch["flapping_stopped"] = stopped

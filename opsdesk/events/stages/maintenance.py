@@ -32,8 +32,8 @@ from opsdesk.cmdb.choices import Propagation
 from opsdesk.cmdb.models import ConfigurationItem, Relationship, RelationshipType
 from opsdesk.events import pipeline
 from opsdesk.events.choices import EventStatus
-from opsdesk.events.models import Alert, AlertEvent
-from opsdesk.events.stages.dedup import NO_LONGER_SUPPRESSED, bulk_insert, bulk_set, state_time
+from opsdesk.events.models import Alert
+from opsdesk.events.stages.dedup import NO_LONGER_SUPPRESSED, state_time
 from opsdesk.events.stages.silence import SILENCE_PREFIX
 
 CHUNK = 2000
@@ -144,7 +144,7 @@ def run(batch: pipeline.Batch) -> None:
         return ""
 
     latest: dict[int, tuple[pipeline.Item, str]] = {}
-    folded: dict[tuple[int, str], AlertEvent] = {}
+    folded: dict[tuple[int, str], pipeline.HistoryRow] = {}
     for item in items:
         reason = reason_for(item)
         alert = item.alert
@@ -154,23 +154,22 @@ def run(batch: pipeline.Batch) -> None:
         item.suppressed_by = reason[:300]
         row = folded.get((alert.pk, reason))
         if row is None:
-            row = folded[(alert.pk, reason)] = AlertEvent(
-                organization_id=org,
-                alert_id=alert.pk,
-                group_id=alert.group_id,
-                at=times[id(item)],
-                status=alert.status,
-                severity=alert.severity,
-                kind="suppressed",
+            row = folded[(alert.pk, reason)] = pipeline.HistoryRow(
+                alert,
+                "suppressed",
+                times[id(item)],
+                alert.status,
+                alert.severity,
                 count=0,
                 note=reason[:500],
                 inbox_id=item.inbox_id,
+                group_id=alert.group_id,
             )
         row.count += 1
         row.at = max(row.at, times[id(item)])
 
     changed: list[Alert] = []
-    lifted: list[AlertEvent] = []
+    lifted: list[pipeline.HistoryRow] = []
     for item, reason in latest.values():
         alert = item.alert
         if alert.suppressed_by.startswith(SILENCE_PREFIX) or alert.suppressed_by == reason[:300]:
@@ -178,21 +177,20 @@ def run(batch: pipeline.Batch) -> None:
         if alert.suppressed_by and not reason and alert.status == EventStatus.FIRING:
             item.status_changed = True
             lifted.append(
-                AlertEvent(
-                    organization_id=org,
-                    alert_id=alert.pk,
-                    group_id=alert.group_id,
-                    at=times[id(item)],
-                    status=alert.status,
-                    severity=alert.severity,
-                    kind="fired",
+                pipeline.HistoryRow(
+                    alert,
+                    "fired",
+                    times[id(item)],
+                    alert.status,
+                    alert.severity,
                     note=NO_LONGER_SUPPRESSED,
                     inbox_id=item.inbox_id,
+                    group_id=alert.group_id,
                 )
             )
         alert.suppressed_by = reason[:300]
         changed.append(alert)
     if changed:
-        bulk_set(Alert, changed, ["suppressed_by"])
+        batch.changed(changed, ["suppressed_by"])
     if folded or lifted:
-        bulk_insert(AlertEvent, [*folded.values(), *lifted])
+        batch.add_history([*folded.values(), *lifted])
