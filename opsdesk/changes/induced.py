@@ -314,26 +314,98 @@ def suggest_for_incident(incident: Incident) -> list[InducedLink]:
     return created
 
 
-def _on_activity(sender: Any, activity: Any, **kwargs: Any) -> None:
-    """After commit: an incident opened, or its CI or service changed."""
+def _looks_at(activity: Any) -> bool:
+    """An incident opened, or its CI or service changed."""
     if activity.subject_type != "incident":
-        return
+        return False
     if activity.kind == ActivityKind.FIELD:
         changes = (activity.data or {}).get("changes") or {}
-        if not ({"ci", "service"} & set(changes)):
-            return
-    elif activity.kind != ActivityKind.CREATED:
+        return bool({"ci", "service"} & set(changes))
+    return activity.kind == ActivityKind.CREATED
+
+
+def _may_have_causes(organization_id: int, incidents: list[Incident]) -> bool:
+    """Could any change or deployment of the organisation count for any of these incidents
+    (in time, wherever it is in the CMDB)? Two queries; when not, no neighbourhood is
+    walked. The same time rules as `candidate_changes` / `candidate_deployments`, over the
+    span of the incidents' opening times."""
+    window = timedelta(hours=window_hours(organization_id))
+    first = min(i.opened_at for i in incidents)
+    last = max(i.opened_at for i in incidents)
+    changes = (
+        Change.objects.filter(
+            organization_id=organization_id,
+            actual_start__isnull=False,
+            actual_start__lte=last,
+        )
+        .exclude(state=ChangeState.CANCELLED)
+        .filter(
+            Q(actual_end__gte=first - window)
+            | Q(actual_end__isnull=True, state=ChangeState.IMPLEMENT)
+        )
+    )
+    if changes.exists():
+        return True
+    return (
+        Deployment.objects.filter(
+            organization_id=organization_id,
+            finished_at__gte=first - window,
+            finished_at__lte=last,
+        )
+        .exclude(outcome__in=[DeploymentOutcome.CANCELLED, DeploymentOutcome.IN_PROGRESS])
+        .exists()
+    )
+
+
+def suggest_for_incidents(incident_ids: list[int]) -> None:
+    """`suggest_for_incident` for each of these incidents (after commit; a failure is
+    logged, never raised). Loaded in one query; an organisation with no change or
+    deployment in the window of any of them is done without walking the CMDB."""
+    if not incident_ids:
         return
     try:
-        incident = (
-            Incident.objects.select_related("ci", "service").filter(pk=activity.subject_id).first()
+        incidents = list(
+            Incident.objects.select_related("ci", "service")
+            .filter(pk__in=incident_ids)
+            .filter(Q(ci__isnull=False) | Q(service__isnull=False))
         )
-        if incident is not None:
+        by_org: dict[int, list[Incident]] = {}
+        for incident in incidents:
+            by_org.setdefault(incident.organization_id, []).append(incident)
+        order = {pk: n for n, pk in enumerate(incident_ids)}
+        todo = sorted(
+            (
+                incident
+                for org_id, found in by_org.items()
+                if _may_have_causes(org_id, found)
+                for incident in found
+            ),
+            key=lambda i: order[i.pk],
+        )
+    except Exception:
+        logger.exception("change-induced suggestions for incidents %s failed", incident_ids)
+        return
+    for incident in todo:
+        try:
             suggest_for_incident(incident)
-    except Exception:  # a suggestion must never break the change that triggered it
-        logger.exception("change-induced suggestions for incident %s failed", activity.subject_id)
+        except Exception:  # a suggestion must never break the change that triggered it
+            logger.exception("change-induced suggestions for incident %s failed", incident.pk)
 
 
+def _on_activities(sender: Any, activities: list[Any], **kwargs: Any) -> None:
+    """After commit: the incidents one transaction opened or moved, each once."""
+    ids = list(dict.fromkeys(a.subject_id for a in activities if _looks_at(a)))
+    suggest_for_incidents(ids)
+
+
+def _on_activity(sender: Any, activity: Any, batched: bool = False, **kwargs: Any) -> None:
+    """After commit: an incident opened, or its CI or service changed (``batched``:
+    `_on_activities` had it with the others of its transaction)."""
+    if not batched and _looks_at(activity):
+        suggest_for_incidents([activity.subject_id])
+
+
+timeline.activities_recorded.connect(_on_activities, dispatch_uid="changes_induced_on_activities")
 timeline.activity_recorded.connect(_on_activity, dispatch_uid="changes_induced_on_activity")
 
 

@@ -25,6 +25,10 @@ Never to an inactive user, never to someone who is no longer a member of the
 organisation, never to a service-desk address (that would loop), and only on the
 channels the person has not switched off (`NotificationPreference`). Active chat webhooks
 of the organisation get every event they subscribe to, optionally only for one team.
+
+The activities one transaction recorded arrive together (`activities_recorded`): their
+tickets, the watchers of those tickets and the organisations' chat webhooks are loaded
+once for all of them (`Planning`), then each activity is planned as on its own.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 
 from opsdesk.accounts.models import Membership, Team, User
@@ -45,6 +50,7 @@ from opsdesk.notify.models import ChatWebhook, Notification, NotificationPrefere
 from opsdesk.notify.rendering import render
 from opsdesk.servicedesk.choices import ActivityKind, IncidentState
 from opsdesk.servicedesk.models import Activity, ServiceDeskSettings, Watcher
+from opsdesk.servicedesk.timeline import activities_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +114,78 @@ def load_subject(activity: Activity) -> Any:
     return model._base_manager.filter(pk=activity.subject_id).first()
 
 
-def _watchers(activity: Activity) -> list[User]:
+#: Events whose recipients include the ticket's watchers.
+WATCHER_EVENTS = frozenset({Event.COMMENT, Event.WORK_NOTE, Event.STATE_CHANGED})
+
+
+class Planning:
+    """What planning the notifications of many activities shares, loaded once: their
+    tickets, the watchers of those tickets, the organisations' chat webhooks and the
+    service-desk addresses. Read after the activities' transaction committed, like
+    `plan` reads them for one activity."""
+
+    def __init__(self, activities: list[Activity]) -> None:
+        from opsdesk.core.errors import FieldError
+        from opsdesk.servicedesk.timeline import subject_model
+
+        events = [(a, event_for(a)) for a in activities]
+        events = [(a, e) for a, e in events if e is not None]
+        ids: dict[str, set[int]] = {}
+        watched: dict[str, set[int]] = {}
+        for activity, event in events:
+            ids.setdefault(activity.subject_type, set()).add(activity.subject_id)
+            if event in WATCHER_EVENTS:
+                watched.setdefault(activity.subject_type, set()).add(activity.subject_id)
+        self.subjects: dict[tuple[str, int], Any] = {}
+        for subject_type, pks in ids.items():
+            try:
+                model = subject_model(subject_type)
+            except FieldError:  # not a ticket model: load_subject finds nothing either
+                continue
+            for subject in model._base_manager.filter(pk__in=list(pks)):
+                self.subjects[(subject_type, subject.pk)] = subject
+        self.watchers: dict[tuple[str, int], list[User]] = {
+            (t, pk): [] for t, pks in watched.items() for pk in pks
+        }
+        if watched:
+            condition = Q(pk__in=[])
+            for subject_type, pks in watched.items():
+                condition |= Q(subject_type=subject_type, subject_id__in=list(pks))
+            for w in Watcher.objects.filter(condition).select_related("user").order_by("pk"):
+                self.watchers[(w.subject_type, w.subject_id)].append(w.user)
+        orgs = {a.organization_id for a, _ in events}
+        self.hooks: dict[int, list[ChatWebhook]] = {org: [] for org in orgs}
+        if orgs:
+            for hook in ChatWebhook.objects.filter(organization_id__in=list(orgs)):
+                self.hooks[hook.organization_id].append(hook)
+        self._desk_addresses: set[str] | None = None
+
+    def subject(self, activity: Activity) -> Any:
+        return self.subjects.get((activity.subject_type, activity.subject_id))
+
+    def watchers_of(self, activity: Activity) -> list[User] | None:
+        return self.watchers.get((activity.subject_type, activity.subject_id))
+
+    def desk_addresses(self) -> set[str]:
+        if self._desk_addresses is None:
+            self._desk_addresses = desk_addresses()
+        return self._desk_addresses
+
+
+def desk_addresses() -> set[str]:
+    """The service desks' own addresses (lower case): never a recipient."""
+    return {
+        a.lower()
+        for a in ServiceDeskSettings.objects.exclude(email_address="").values_list(
+            "email_address", flat=True
+        )
+    }
+
+
+def _watchers(activity: Activity, planning: Planning | None = None) -> list[User]:
+    found = planning.watchers_of(activity) if planning is not None else None
+    if found is not None:
+        return found
     return [
         w.user
         for w in Watcher.objects.filter(
@@ -125,7 +202,9 @@ def _requester(subject: Any, recipients: Recipients) -> None:
         recipients.addresses.append(subject.requester_email)
 
 
-def recipients_for(event: str, activity: Activity, subject: Any) -> Recipients:
+def recipients_for(
+    event: str, activity: Activity, subject: Any, planning: Planning | None = None
+) -> Recipients:
     """Everyone `event` is for, before preferences and the final filters."""
     found = Recipients()
     data = activity.data or {}
@@ -142,18 +221,18 @@ def recipients_for(event: str, activity: Activity, subject: Any) -> Recipients:
                 found.add(member)
     elif event == Event.COMMENT:
         _requester(subject, found)
-        for user in _watchers(activity):
+        for user in _watchers(activity, planning):
             found.add(user)
         found.add(getattr(subject, "assignee", None))
     elif event == Event.WORK_NOTE:
         found.add(getattr(subject, "assignee", None))
         model = type(subject)
-        for user in _watchers(activity):
+        for user in _watchers(activity, planning):
             if has_permission(user, model, Action.CHANGE, activity.organization_id):
                 found.add(user)
     elif event == Event.STATE_CHANGED:
         _requester(subject, found)
-        for user in _watchers(activity):
+        for user in _watchers(activity, planning):
             found.add(user)
     elif event == Event.APPROVAL:
         for user in User.objects.filter(pk__in=_approver_ids(activity)):
@@ -173,14 +252,11 @@ def recipients_for(event: str, activity: Activity, subject: Any) -> Recipients:
     return found
 
 
-def _final_filter(event: str, activity: Activity, found: Recipients) -> Recipients:
+def _final_filter(
+    event: str, activity: Activity, found: Recipients, planning: Planning | None = None
+) -> Recipients:
     """Drop the author, inactive people, non-members and the service-desk addresses."""
-    desk_addresses = {
-        a.lower()
-        for a in ServiceDeskSettings.objects.exclude(email_address="").values_list(
-            "email_address", flat=True
-        )
-    }
+    desk = planning.desk_addresses() if planning is not None else desk_addresses()
     members = set(
         Membership.objects.filter(
             organization_id=activity.organization_id, user__in=[u.pk for u in found.users]
@@ -195,12 +271,12 @@ def _final_filter(event: str, activity: Activity, found: Recipients) -> Recipien
         if u.is_active
         and u.pk in members
         and (keep_author or u.pk != author_id)
-        and u.email.lower() not in desk_addresses
+        and u.email.lower() not in desk
     ]
     addresses = []
     for address in found.addresses:
         low = address.strip().lower()
-        if not low or low in desk_addresses or (not keep_author and low == author_name):
+        if not low or low in desk or (not keep_author and low == author_name):
             continue
         if low not in addresses:
             addresses.append(low)
@@ -274,24 +350,30 @@ def mail_domain() -> str:
     return address.rsplit("@", 1)[-1] or "opsdesk.invalid"
 
 
-def plan(activity: Activity) -> list[Notification]:
-    """Write the outbox rows for `activity` (nothing if it is not an event); return them."""
+def plan(activity: Activity, planning: Planning | None = None) -> list[Notification]:
+    """Write the outbox rows for `activity` (nothing if it is not an event); return them.
+    ``planning``: what was loaded once for all the activities of its transaction."""
     event = event_for(activity)
     if event is None:
         return []
-    subject = load_subject(activity)
+    subject = planning.subject(activity) if planning is not None else load_subject(activity)
     if subject is None:
         return []
-    found = recipients_for(event, activity, subject)
+    found = recipients_for(event, activity, subject, planning)
     # Most timeline entries (the event pipeline's work notes) have nobody to tell: the
     # filters, preferences and the message context are only worked out for someone.
-    recipients = _final_filter(event, activity, found) if found.users or found.addresses else found
+    recipients = (
+        _final_filter(event, activity, found, planning) if found.users or found.addresses else found
+    )
     prefs = _preferences(recipients.users, event) if recipients.users else {}
     org_id = activity.organization_id
     team_id = getattr(subject, "assignment_group_id", None)
-    hooks = [
-        h for h in ChatWebhook.objects.filter(organization_id=org_id) if h.wants(event, team_id)
-    ]
+    org_hooks = (
+        planning.hooks.get(org_id)
+        if planning is not None and org_id in planning.hooks
+        else ChatWebhook.objects.filter(organization_id=org_id)
+    )
+    hooks = [h for h in org_hooks if h.wants(event, team_id)]
     if not hooks and not recipients.addresses and not recipients.users:
         return []
     context = context_for(activity, subject)
@@ -369,10 +451,33 @@ def enqueue(ids: list[int]) -> None:
             logger.exception("could not queue notification %s", pk)
 
 
-def on_activity_recorded(sender: Any, activity: Activity, **kwargs: Any) -> None:
+def on_activity_recorded(
+    sender: Any, activity: Activity, batched: bool = False, **kwargs: Any
+) -> None:
     """Runs after the change committed: a failure here is logged, never raised into the
-    request that made the change."""
+    request that made the change. ``batched``: `on_activities_recorded` planned it."""
+    if batched:
+        return
     try:
         plan(activity)
     except Exception:
         logger.exception("notifications for activity %s failed", activity.pk)
+
+
+def on_activities_recorded(sender: Any, activities: list[Activity], **kwargs: Any) -> None:
+    """The activities of one committed transaction: what they share is loaded once, then
+    each is planned on its own (a failure is logged and the others go on)."""
+    planning: Planning | None = None
+    try:
+        if any(event_for(a) is not None for a in activities):
+            planning = Planning(activities)
+    except Exception:
+        logger.exception("loading what %s activities share failed", len(activities))
+    for activity in activities:
+        try:
+            plan(activity, planning)
+        except Exception:
+            logger.exception("notifications for activity %s failed", activity.pk)
+
+
+activities_recorded.connect(on_activities_recorded, dispatch_uid="opsdesk.notify.on_activities")

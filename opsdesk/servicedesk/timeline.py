@@ -5,6 +5,13 @@ commits, `activity_recorded` is sent with the activity. Notifications, surveys a
 service-level clocks listen to it instead of being called by each action, so an action
 never knows who reacts to it and nothing reacts to a change that was rolled back.
 
+A transaction that records many entries (an event batch: a work note per alert group)
+is told about them together: first `activities_recorded` with all of them, in the order
+they were recorded, then `activity_recorded` for each one with ``batched=True``. A
+receiver that can work on all of them at once (one query for the watchers of every
+ticket, one clock recompute per ticket) listens to the first and skips the second when
+``batched`` is set; one that cannot listens to the second only.
+
 Apps register their ticket models with `register_subject` so a generic comment,
 attachment or watcher can find the ticket from ``(subject_type, subject_id)``.
 """
@@ -12,6 +19,7 @@ attachment or watcher can find the ticket from ``(subject_type, subject_id)``.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import datetime
@@ -27,8 +35,12 @@ from opsdesk.core.errors import FieldError, NotFound
 from opsdesk.core.permissions import Action
 from opsdesk.servicedesk.models import Activity
 
-#: Sent after commit with ``activity=<Activity>``.
+#: Sent after commit with ``activity=<Activity>`` (and ``batched=True`` when
+#: `activities_recorded` was sent with it first).
 activity_recorded = Signal()
+#: Sent after commit with ``activities=[Activity, ...]``: the entries one transaction
+#: recorded, in order (before `activity_recorded` is sent for each of them).
+activities_recorded = Signal()
 
 _silenced: ContextVar[bool] = ContextVar("timeline_silenced", default=False)
 
@@ -122,8 +134,68 @@ def record(
     if audited:
         write_record(activity, "create", None, snapshot(activity))
     if not _silenced.get():
-        transaction.on_commit(lambda: activity_recorded.send(sender=Activity, activity=activity))
+        _announce(activity)
     return activity
+
+
+class _Queue(threading.local):
+    def __init__(self) -> None:
+        self.entries: list[Activity] = []
+
+
+_queue = _Queue()
+
+
+def _announce(activity: Activity) -> None:
+    """Tell the receivers about `activity` once its transaction has committed.
+
+    Every entry registers its own on-commit callback, so a savepoint rolled back drops
+    exactly its entries' callbacks (Django discards them). The first callback of a commit
+    to run sends its entry together with the entries recorded after it that are still in
+    the database (those of a rolled-back savepoint are not); their own callbacks then find
+    nothing left to send."""
+    _queue.entries.append(activity)
+    transaction.on_commit(lambda: _committed(activity))
+
+
+def _committed(activity: Activity) -> None:
+    entries = _queue.entries
+    index = next((i for i, a in enumerate(entries) if a is activity), None)
+    if index is None:
+        return  # sent with an entry recorded before it
+    due = entries[index:]
+    # Entries before it were rolled back or belong to callbacks never run (a test's
+    # transaction); those after it were recorded after it, in this transaction.
+    del entries[:]
+    if len(due) > 1:
+        due = [due[0], *_still_there(due[1:])]
+    send(due)
+
+
+def _still_there(activities: list[Activity]) -> list[Activity]:
+    """The entries whose rows are still there after commit (one query). A savepoint's
+    rollback took its rows with it; SQLite may hand a rolled-back row's id to a later
+    entry, so an id only counts for the last entry that had it, and only if the stored row
+    is that entry's (same ticket and kind)."""
+    last: dict[Any, Activity] = {a.pk: a for a in activities}
+    stored = {
+        pk: (subject_type, subject_id, kind)
+        for pk, subject_type, subject_id, kind in Activity.objects.filter(
+            pk__in=list(last)
+        ).values_list("pk", "subject_type", "subject_id", "kind")
+    }
+    return [
+        a
+        for a in activities
+        if last[a.pk] is a and stored.get(a.pk) == (a.subject_type, a.subject_id, a.kind)
+    ]
+
+
+def send(activities: list[Activity]) -> None:
+    """Tell the receivers about committed `activities` (what `record` does on commit)."""
+    activities_recorded.send(sender=Activity, activities=activities)
+    for activity in activities:
+        activity_recorded.send(sender=Activity, activity=activity, batched=True)
 
 
 def timeline(

@@ -266,3 +266,49 @@ def test_linking_by_hand_confirms_an_existing_suggestion(
     link = induced.link_induced(acting_user=cast.agent, incident=inc, change=c)
     assert InducedLink.objects.filter(incident=inc).count() == 1
     assert link.state == InducedState.CONFIRMED and "40 min" in link.reason
+
+
+def test_incidents_opened_together_are_looked_at_together(
+    cast, cmdb, django_capture_on_commit_callbacks, monkeypatch
+):
+    """One transaction's incidents: loaded at once; without a change or deployment in the
+    window no neighbourhood is walked; with one, each gets its own suggestions."""
+    walked: list[int] = []
+    real = induced.neighbourhood
+
+    def spy(incident):
+        walked.append(incident.pk)
+        return real(incident)
+
+    monkeypatch.setattr(induced, "neighbourhood", spy)
+    now = timezone.now()
+    from django.db import transaction
+
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        quiet = [
+            desk.create_incident(
+                acting_user=cast.agent,
+                organization=cast.org_a,
+                title=f"quiet {n}",
+                ci=cmdb["app"],
+                opened_at=now,
+            )
+            for n in range(3)
+        ]
+    assert walked == []
+    assert not InducedLink.objects.filter(incident__in=quiet).exists()
+    change = implemented_change(cast, [cmdb["app"]], now - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        loud = [
+            desk.create_incident(
+                acting_user=cast.agent,
+                organization=cast.org_a,
+                title=f"loud {n}",
+                ci=cmdb["app"],
+                opened_at=now,
+            )
+            for n in range(2)
+        ]
+    assert walked == [i.pk for i in loud]
+    for incident in loud:
+        assert InducedLink.objects.filter(incident=incident, change=change).count() == 1
