@@ -29,12 +29,15 @@ for those a silence muted.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import orjson
 from django.db import connections, models, router
-from django.db.models import F
+from django.db.models.base import ModelState
 
 from opsdesk.events import pipeline
 from opsdesk.events.choices import EventStatus, GroupState
@@ -81,10 +84,13 @@ def _recordset(conn: Any, cols: list[models.Field]) -> str:
 def _json_rows(cols: list[models.Field], objs: list[Any], extra: list[models.Field] = ()) -> str:
     """The objects' column values as one JSON array of objects (orjson, in C: a thousand
     rows in about a millisecond, where binding them one by one cost a second)."""
-    names = [(c.column, c.attname) for c in (*cols, *extra)]
-    return orjson.dumps(
-        [{column: getattr(o, attname) for column, attname in names} for o in objs]
-    ).decode()
+    fields = (*cols, *extra)
+    columns = [c.column for c in fields]
+    if len(fields) == 1:
+        get = attrgetter(fields[0].attname)
+        return orjson.dumps([{columns[0]: get(o)} for o in objs]).decode()
+    get = attrgetter(*(c.attname for c in fields))
+    return orjson.dumps([dict(zip(columns, get(o), strict=True)) for o in objs]).decode()
 
 
 def _fill_auto(cols: list[models.Field], objs: list[Any]) -> None:
@@ -127,13 +133,40 @@ def bulk_set(
         cursor.executemany(sql, rows)
 
 
+def _copy(
+    conn: Any, model: type[models.Model], cols: list[models.Field], rows: Iterable[Sequence]
+) -> None:
+    """PostgreSQL: ``COPY table (cols) FROM STDIN`` of `rows` (values in `cols` order, JSON
+    columns already as JSON text). Measured against ``INSERT ... SELECT FROM
+    json_to_recordset`` for a thousand new alerts: about 40 % less database CPU and a third
+    less wall time, the same client CPU. It goes through the connection's execute wrappers
+    and, when queries are logged (tests, DEBUG), into the log as one statement."""
+    qn = conn.ops.quote_name
+    sql = f"COPY {qn(model._meta.db_table)} ({', '.join(qn(c.column) for c in cols)}) FROM STDIN"
+
+    def copy(sql: str, params: Any, many: bool, context: dict[str, Any]) -> None:
+        conn.validate_no_broken_transaction()
+        with conn.wrap_database_errors, context["cursor"].cursor.copy(sql) as out:
+            for row in rows:
+                out.write_row(row)
+
+    with conn.cursor() as cursor:
+        debug = getattr(cursor, "debug_sql", None)
+        with debug(sql) if debug is not None else nullcontext():
+            cursor._execute_with_wrappers(sql, None, many=False, executor=copy)
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
 def bulk_insert(
     model: type[models.Model], objs: list[Any], returning: str = "", with_pk: bool = False
 ) -> None:
     """INSERT rows in one statement per chunk (``INSERT ... SELECT FROM
     json_to_recordset(rows)`` on PostgreSQL, one prepared statement for all rows, or
     ``bulk_create``, elsewhere). With ``with_pk`` the objects' ids (`allocate_ids`) are
-    inserted too. With ``returning`` (a field unique among the rows, e.g. the fingerprint of
+    inserted too (on PostgreSQL with one ``COPY``). With ``returning`` (a field unique among the rows, e.g. the fingerprint of
     one organisation's alerts) the new ids are set on the objects; otherwise nobody reads
     them back (history)."""
     if not objs:
@@ -155,6 +188,19 @@ def bulk_insert(
             cursor.executemany(sql, rows)
         return
     _fill_auto(cols, objs)
+    if with_pk:
+        get = attrgetter(*(c.attname for c in cols))
+        json_at = [i for i, c in enumerate(cols) if c.get_internal_type() == "JSONField"]
+
+        def rows() -> Iterable[list[Any]]:
+            for o in objs:
+                row = list(get(o))
+                for i in json_at:
+                    row[i] = _json_text(row[i])
+                yield row
+
+        _copy(conn, model, cols, rows())
+        return
     sql = f"INSERT INTO {table} ({names}) SELECT {names} FROM {_recordset(conn, cols)}"  # noqa: S608
     if returning:
         key = model._meta.get_field(returning)
@@ -172,8 +218,8 @@ def bulk_insert(
 
 
 def insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
-    """INSERT plain rows (attribute name -> value, every concrete field but the id) in one
-    statement per chunk, like `bulk_insert` without model instances."""
+    """INSERT plain rows (attribute name -> value, every concrete field but the id): one
+    ``COPY`` on PostgreSQL, one prepared statement for all rows elsewhere."""
     if not rows:
         return
     conn = connections[router.db_for_write(model)]
@@ -181,18 +227,17 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
     cols = [f for f in model._meta.concrete_fields if not f.primary_key]
     names = ", ".join(qn(c.column) for c in cols)
     table = qn(model._meta.db_table)
+    if conn.vendor == "postgresql":
+        json_cols = {c.attname for c in cols if c.get_internal_type() == "JSONField"}
+        attnames = [c.attname for c in cols]
+        _copy(
+            conn,
+            model,
+            cols,
+            ([_json_text(r[a]) if a in json_cols else r[a] for a in attnames] for r in rows),
+        )
+        return
     with conn.cursor() as cursor:
-        if conn.vendor == "postgresql":
-            sql = f"INSERT INTO {table} ({names}) SELECT {names} FROM {_recordset(conn, cols)}"  # noqa: S608
-            renamed = [(c.attname, c.column) for c in cols if c.attname != c.column]
-            for i in range(0, len(rows), SET_CHUNK):
-                chunk = rows[i : i + SET_CHUNK]
-                if renamed:
-                    chunk = [
-                        {**r, **{column: r[attname] for attname, column in renamed}} for r in chunk
-                    ]
-                cursor.execute(sql, [orjson.dumps(chunk).decode()])
-            return
         marks = ", ".join(["%s"] * len(cols))
         sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608
         cursor.executemany(
@@ -257,30 +302,74 @@ def alert_state_time(alert: Alert) -> datetime:
     return alert.ends_at or alert.last_seen
 
 
+#: Every column's attribute and its default: `_alert` builds instances from them.
+_ALERT_FIELDS = tuple(f.attname for f in Alert._meta.concrete_fields)
+_ALERT_DEFAULTS = {
+    f.attname: None
+    if f.primary_key or (f.has_default() and callable(f.default))
+    else f.get_default()
+    for f in Alert._meta.concrete_fields
+}
+
+
+def _alert(values: dict[str, Any], db: str | None = None) -> Alert:
+    """An `Alert` with these attribute values (the others at their defaults), built without
+    ``Model.__init__`` (which costs more than the rest of dedup for a thousand new alerts;
+    Alert has no init signals). ``db`` set: loaded from that database."""
+    alert = Alert.__new__(Alert)
+    alert.__dict__.update(_ALERT_DEFAULTS)
+    alert.__dict__.update(values)
+    alert._state = state = ModelState()
+    if db is not None:
+        state.adding, state.db = False, db
+    return alert
+
+
+def _existing(organization_id: int, fps: list[str]) -> dict[str, Alert]:
+    """The organisation's alerts of these fingerprints, with their group's state."""
+    db = router.db_for_read(Alert)
+    found: dict[str, Alert] = {}
+    for i in range(0, len(fps), CHUNK):
+        rows = (
+            Alert.objects.filter(
+                organization_id=organization_id, fingerprint__in=fps[i : i + CHUNK]
+            )
+            .order_by()
+            .values_list(*_ALERT_FIELDS, "group__state")
+        )
+        for row in rows:
+            alert = _alert(dict(zip(_ALERT_FIELDS, row, strict=False)), db)
+            alert.group_state = row[-1]  # type: ignore[attr-defined]
+            found[alert.fingerprint] = alert
+    return found
+
+
 def _new_alert(organization_id: int, item: pipeline.Item, fp: str, at: datetime) -> Alert:
     e = item.event
     received = e.received_at or at
     resolved = e.status == EventStatus.RESOLVED
-    return Alert(
-        organization_id=organization_id,
-        integration_id=item.integration_id,
-        source=e.source,
-        external_id=e.external_id,
-        fingerprint=fp,
-        status=e.status,
-        severity=e.severity,
-        title=e.title,
-        description=e.description,
-        normalised_text=normalise_text(e.title),
-        resource=dict(e.resource),
-        labels=dict(e.labels),
-        starts_at=(e.starts_at or at) if resolved else at,
-        ends_at=at if resolved else None,
-        first_seen=received,
-        last_seen=received,
-        count=1,
-        transitions=0,
-        suppressed_by=item.suppressed_by,
+    return _alert(
+        dict(
+            organization_id=organization_id,
+            integration_id=item.integration_id,
+            source=e.source,
+            external_id=e.external_id,
+            fingerprint=fp,
+            status=e.status,
+            severity=e.severity,
+            title=e.title,
+            description=e.description,
+            normalised_text=normalise_text(e.title),
+            resource=dict(e.resource),
+            labels=dict(e.labels),
+            starts_at=(e.starts_at or at) if resolved else at,
+            ends_at=at if resolved else None,
+            first_seen=received,
+            last_seen=received,
+            count=1,
+            transitions=0,
+            suppressed_by=item.suppressed_by,
+        )
     )
 
 
@@ -383,13 +472,7 @@ def run(batch: pipeline.Batch) -> None:
         return
     org = batch.organization_id
     fps = [fingerprint(item.event) for item in batch.items]
-    existing: dict[str, Alert] = {}
-    unique = list(dict.fromkeys(fps))
-    for i in range(0, len(unique), CHUNK):
-        for alert in Alert.objects.filter(
-            organization_id=org, fingerprint__in=unique[i : i + CHUNK]
-        ).annotate(group_state=F("group__state")):
-            existing[alert.fingerprint] = alert
+    existing = _existing(org, list(dict.fromkeys(fps)))
 
     by_fp: dict[str, list[tuple[datetime, int, pipeline.Item]]] = defaultdict(list)
     for index, (item, fp) in enumerate(zip(batch.items, fps, strict=True)):

@@ -28,10 +28,12 @@ HISTORY_TABLE = AlertEvent._meta.db_table
 
 def _writes(queries, table):
     """(INSERTs, UPDATEs) of `table` among the captured statements (a prepared statement run
-    for many rows is logged once, as "N times: ...")."""
+    for many rows is logged once, as "N times: ..."; PostgreSQL inserts with COPY)."""
     head = r"\s*(?:\d+ times: )?"
     quoted = rf'"?{table}"?'
-    inserts = sum(bool(re.match(rf"{head}INSERT INTO {quoted}\s", q["sql"])) for q in queries)
+    inserts = sum(
+        bool(re.match(rf"{head}(?:INSERT INTO|COPY) {quoted}\s", q["sql"])) for q in queries
+    )
     updates = sum(bool(re.match(rf"{head}UPDATE {quoted}\s", q["sql"])) for q in queries)
     return inserts, updates
 
@@ -182,3 +184,20 @@ def test_ids_are_allocated_in_order_above_every_existing_one(cast):
     allocate_ids(Alert, alerts)
     ids = [a.pk for a in alerts]
     assert ids == sorted(ids) and len(set(ids)) == 4 and ids[0] > top
+
+
+def test_awkward_text_and_json_are_stored_as_given(cast):
+    title = 'Tab\there, new\nline, back\\slash, quote " and é ✓'
+    labels = {"alertname": "Odd\tOne", "path": "C:\\temp\\x", "json": '{"a": [1, 2]}', "nl": "a\nb"}
+    resource = {"host.name": "höst-01", "k8s.pod.name": "p\\q"}
+    done = pipeline.run(
+        batch(
+            cast.org_a,
+            [event(title, fingerprint="odd", labels=labels, resource=resource, description="")],
+        ),
+        only=FRONT,
+    )
+    stored = Alert.objects.get(fingerprint="odd")
+    assert (stored.title, stored.labels, stored.resource) == (title, labels, resource)
+    assert stored.normalised_text == done.items[0].alert.normalised_text
+    assert AlertEvent.objects.get(alert=stored).note == ""
