@@ -1,4 +1,4 @@
-"""The CMDB neighbourhood of a batch's CIs, loaded once per batch and searched in memory.
+"""The CMDB neighbourhood of a batch's CIs, loaded as needed and searched in memory.
 
 **Which paths count.** Edges are relationships whose type propagates impact (`Propagation`
 ``to_source`` or ``both``; ``backs_up`` carries none). A failure travels from a dependency to
@@ -8,11 +8,14 @@ dependencies) and then *up* (towards dependents), "a valley". A path over a comm
 *dependent* (two applications that a business service both uses) is not a common cause, so
 a walk may not turn down again once it has gone up. ``both`` edges count either way.
 
-**Loading.** `Neighbourhood.load` walks breadth first from all of the batch's CIs at once, in
-both directions, to ``hops`` levels: two queries per level for the whole batch, and one for
-the names of the CIs reached (the reasons name them). Every path of
+**Loading.** `Neighbourhood.extend` walks breadth first from all of the batch's CIs at once,
+in both directions, to ``hops`` levels: two queries per level for the CIs whose edges are not
+read yet, and one for the names of the CIs reached (the reasons name them). Every path of
 at most ``hops`` steps from one of those CIs only uses edges of CIs nearer than ``hops`` to
-it, so the loaded edges answer every question about them exactly.
+it, so the loaded edges answer every question about them exactly, however many batches the
+neighbourhood has served: the correlate stage keeps it across batches while the CMDB's
+version (`cmdb_version`) stays the same. Each CI's edges are kept in one canonical order,
+so which of two equally short paths is found first does not depend on how they were read.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ import itertools
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
 
 from opsdesk.cmdb.choices import Propagation
-from opsdesk.cmdb.models import ConfigurationItem, Relationship, RelationshipType
+from opsdesk.cmdb.models import CIClass, ConfigurationItem, Relationship, RelationshipType
 
 CHUNK = 2000
 #: A CI with more dependents than this (a core switch, a shared SAN) is too common a
@@ -31,6 +37,8 @@ CHUNK = 2000
 #: end of a path, and it is still a root-cause candidate).
 HUB_DEPENDENTS = 60
 DOWN, UP = "down", "up"
+#: Walks (`reach`, `downstream`) remembered by a kept neighbourhood before they are forgotten.
+MAX_WALKS = 50_000
 
 
 @dataclass
@@ -40,6 +48,13 @@ class Edge:
     label: str  # "depends on", "runs on", ... (read source -> target)
     source: int
     target: int
+
+
+def _edge_order(edge: Edge) -> tuple[int, str, int, int]:
+    """Each CI's edges in one canonical order, however and whenever they were read: which of
+    two equally short paths a walk finds first (the one a reason names) does not depend on
+    the order the database returned rows in or on which batch read them."""
+    return (edge.other, edge.direction, edge.source, edge.target)
 
 
 @dataclass
@@ -57,10 +72,13 @@ class Neighbourhood:
     hops: int
     adjacency: dict[int, list[Edge]] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
+    #: CIs whose edges are read / from which everything within ``hops`` is loaded.
     loaded: set[int] = field(default_factory=set)
+    covered: set[int] = field(default_factory=set)
     labels: dict[tuple[int, int], str] = field(default_factory=dict)
     _down: dict[tuple[int, int], dict[int, Hit]] = field(default_factory=dict, repr=False)
     _reach: dict[tuple[int, int], dict[int, Hit]] = field(default_factory=dict, repr=False)
+    _levels: dict[int, list[list[tuple[int, Hit]]]] = field(default_factory=dict, repr=False)
     _shared: dict[tuple[int, ...], Counter[int]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -70,66 +88,94 @@ class Neighbourhood:
         return hood
 
     def extend(self, ci_ids: Iterable[int]) -> None:
-        """Load what is within ``hops`` of `ci_ids` and not loaded yet."""
-        frontier = [c for c in set(ci_ids) if c not in self.loaded]
-        if not frontier:
+        """Load what is within ``hops`` of `ci_ids` and not loaded yet: a breadth-first walk
+        from them over the edges already known, reading the edges of the CIs on the way
+        that have not been read (two queries per level for all of them). A neighbourhood
+        kept across batches thus answers exactly what one built for the batch would: every
+        CI nearer than ``hops`` to a start has all its edges loaded, whichever batch read
+        them."""
+        starts = set(ci_ids) - self.covered
+        if not starts:
             return
-        self._down.clear()
-        self._reach.clear()
-        self._shared.clear()
-        types = {
-            pk: (label, propagation)
-            for pk, label, propagation in RelationshipType.objects.exclude(
-                propagation=Propagation.NONE
-            ).values_list("pk", "label", "propagation")
-        }
-        base = Relationship.objects.filter(
-            organization_id=self.organization_id, type_id__in=list(types)
-        )
-        seen = set(frontier) | self.loaded
+        types: dict[int, tuple[str, str]] | None = None
+        grew = False
+        visited = set(starts)
+        frontier = list(starts)
         for _level in range(self.hops):
             if not frontier:
                 break
-            rows: set[tuple[int, int, int]] = set()
-            for i in range(0, len(frontier), CHUNK):
-                chunk = frontier[i : i + CHUNK]
-                rows.update(
-                    base.filter(source_id__in=chunk).values_list(
-                        "source_id", "target_id", "type_id"
-                    )
-                )
-                rows.update(
-                    base.filter(target_id__in=chunk).values_list(
-                        "source_id", "target_id", "type_id"
-                    )
-                )
-            self.loaded.update(frontier)
+            unread = [c for c in frontier if c not in self.loaded]
+            if unread:
+                if types is None:
+                    types = {
+                        pk: (label, propagation)
+                        for pk, label, propagation in RelationshipType.objects.exclude(
+                            propagation=Propagation.NONE
+                        ).values_list("pk", "label", "propagation")
+                    }
+                grew = self._read(unread, types) or grew
             following: list[int] = []
-            for source, target, type_id in rows:
-                label, propagation = types[type_id]
-                if (source, target) in self.labels:
-                    continue
-                self.labels[(source, target)] = label
-                # source depends on target: from source the way is down, from target up.
-                down, up = DOWN, UP
-                self.adjacency.setdefault(source, []).append(
-                    Edge(target, down, label, source, target)
-                )
-                self.adjacency.setdefault(target, []).append(
-                    Edge(source, up, label, source, target)
-                )
-                if propagation == Propagation.BOTH:
-                    self.adjacency[source].append(Edge(target, up, label, source, target))
-                    self.adjacency[target].append(Edge(source, down, label, source, target))
-                for ci in (source, target):
-                    if ci not in seen:
-                        seen.add(ci)
-                        following.append(ci)
+            for ci in frontier:
+                for edge in self.adjacency.get(ci, ()):
+                    if edge.other not in visited:
+                        visited.add(edge.other)
+                        following.append(edge.other)
             frontier = following
-        self.loaded.update(frontier)
-        # Every CI a path can name is loaded now: their names in one query per chunk, not
+        self.covered.update(starts)
+        if grew:
+            self._down.clear()
+            self._reach.clear()
+            self._levels.clear()
+            self._shared.clear()
+        # Every CI a path can name is known now: their names in one query per chunk, not
         # one per path described.
-        self.name_all(seen)
+        self.name_all(visited)
+
+    def _read(self, cis: list[int], types: dict[int, tuple[str, str]]) -> bool:
+        """Read every impact-carrying edge of `cis`; True when one was new."""
+        base = Relationship.objects.filter(
+            organization_id=self.organization_id, type_id__in=list(types)
+        )
+        rows: set[tuple[int, int, int]] = set()
+        for i in range(0, len(cis), CHUNK):
+            chunk = cis[i : i + CHUNK]
+            rows.update(
+                base.filter(source_id__in=chunk).values_list("source_id", "target_id", "type_id")
+            )
+            rows.update(
+                base.filter(target_id__in=chunk).values_list("source_id", "target_id", "type_id")
+            )
+        self.loaded.update(cis)
+        touched: set[int] = set()
+        for source, target, type_id in sorted(rows):
+            label, propagation = types[type_id]
+            if (source, target) in self.labels:
+                continue
+            touched.update((source, target))
+            self.labels[(source, target)] = label
+            # source depends on target: from source the way is down, from target up.
+            self.adjacency.setdefault(source, []).append(Edge(target, DOWN, label, source, target))
+            self.adjacency.setdefault(target, []).append(Edge(source, UP, label, source, target))
+            if propagation == Propagation.BOTH:
+                self.adjacency[source].append(Edge(target, UP, label, source, target))
+                self.adjacency[target].append(Edge(source, DOWN, label, source, target))
+        for ci in touched:
+            self.adjacency[ci].sort(key=_edge_order)
+        return bool(touched)
+
+    def new_batch(self) -> None:
+        """Forget what only one batch asks again (the groups' CI sets of the coherence
+        check), and the walks once there are many: a neighbourhood kept across batches must
+        not grow with every batch."""
+        self._shared.clear()
+        if len(self._reach) + len(self._down) > MAX_WALKS:
+            self._reach.clear()
+            self._levels.clear()
+            self._down.clear()
+
+    def size(self) -> int:
+        """How many CIs' edges are loaded (a kept neighbourhood is dropped past a limit)."""
+        return len(self.loaded)
 
     def dependents(self, ci: int) -> int:
         return sum(1 for e in self.adjacency.get(ci, ()) if e.direction == UP)
@@ -164,6 +210,17 @@ class Neighbourhood:
                 queue.append((edge.other, state[1], step))
         self._reach[(start, limit)] = best
         return best
+
+    def levels(self, start: int) -> list[list[tuple[int, Hit]]]:
+        """`reach` of `start` by number of hops: what is 0 hops away, 1 hop, ... (cached
+        like it)."""
+        found = self._levels.get(start)
+        if found is None:
+            found = [[] for _ in range(self.hops + 1)]
+            for ci, hit in self.reach(start).items():
+                found[hit.hops].append((ci, hit))
+            self._levels[start] = found
+        return found
 
     def downstream(self, start: int, hops: int | None = None) -> dict[int, Hit]:
         """What `start` depends on, transitively, within ``hops`` (itself at 0)."""
@@ -231,13 +288,85 @@ class Neighbourhood:
         return "; ".join(parts)
 
 
-def services_above(
-    organization_id: int, ci_sets: dict[int, set[int]], depth: int = 6
-) -> dict[int, int | None]:
-    """For each key of `ci_sets` (a group), the most critical business service its CIs can
-    take down (itself when one is a service), like `opsdesk.cmdb.impact.upstream_services`
-    but for all groups in one walk: labels (the groups) propagate upwards level by level,
-    one query per level and direction for the whole batch."""
+def cmdb_version(organization_id: int) -> tuple[Any, ...]:
+    """What a kept `Neighbourhood` (and the CI ids on kept alert rows) depends on, in one
+    query: count, highest id and latest ``updated_at`` of the organisation's relationships
+    and CIs, and of the relationship types and CI classes. An added or deleted relationship
+    or CI (and a deleted CI's alerts, whose ``ci`` is nulled), a renamed CI or one whose
+    criticality changed, a changed type or class all change it (every change of these change-logged rows goes through ``save``, an audited bulk
+    update or an insert, which set ``updated_at``, or a delete)."""
+    qn = connection.ops.quote_name
+    rel = qn(Relationship._meta.db_table)
+    cis = qn(ConfigurationItem._meta.db_table)
+    types = qn(RelationshipType._meta.db_table)
+    classes = qn(CIClass._meta.db_table)
+    sql = (
+        "SELECT * FROM "  # noqa: S608 - table names from the models
+        f"(SELECT COUNT(*), MAX(id), MAX(updated_at) FROM {rel} WHERE organization_id = %s) r, "
+        f"(SELECT COUNT(*), MAX(id), MAX(updated_at) FROM {cis} WHERE organization_id = %s) c, "
+        f"(SELECT COUNT(*), MAX(id), MAX(updated_at) FROM {types}) t, "
+        f"(SELECT COUNT(*), MAX(id), MAX(updated_at) FROM {classes}) k"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [organization_id, organization_id])
+        return tuple(cursor.fetchone())
+
+
+@dataclass
+class ServicesAbove:
+    """`services_above` answered from a per-CI memory: for each CI, the business services it
+    can take down (itself when it is one) and how many hops up each is. Kept with the
+    neighbourhood across batches (the same CMDB version): only CIs not asked about before
+    are walked, all at once."""
+
+    organization_id: int
+    depth: int = 6
+    above: dict[int, dict[int, int]] = field(default_factory=dict)
+    #: service CI -> (criticality, 9 when none; name)
+    info: dict[int, tuple[int, str]] = field(default_factory=dict)
+
+    def best(self, ci_sets: dict[int, set[int]]) -> dict[int, int | None]:
+        missing = {ci for cis in ci_sets.values() for ci in cis if ci not in self.above}
+        if missing:
+            self._walk(missing)
+        found: dict[int, int | None] = {}
+        for key, cis in ci_sets.items():
+            hops: dict[int, int] = {}
+            for ci in cis:
+                for service, up in self.above[ci].items():
+                    if up < hops.get(service, self.depth + 1):
+                        hops[service] = up
+            ranked = [(*self._rank(service, up), service) for service, up in hops.items()]
+            found[key] = min(ranked)[-1] if ranked else None
+        return found
+
+    def _rank(self, service: int, up: int) -> tuple[int, int, str]:
+        criticality, name = self.info[service]
+        return (criticality, up, name)
+
+    def _walk(self, cis: set[int]) -> None:
+        sets = {ci: {ci} for ci in cis}
+        labels, hops = _walk_up(self.organization_id, sets, self.depth)
+        reached = list(labels)
+        for i in range(0, len(reached), CHUNK):
+            for pk, criticality, name in ConfigurationItem.objects.filter(
+                pk__in=reached[i : i + CHUNK], ci_class__is_service=True
+            ).values_list("pk", "criticality", "name"):
+                self.info[pk] = (criticality or 9, name)
+        for ci in cis:
+            self.above[ci] = {}
+        for pk in reached:
+            if pk in self.info:
+                for ci in labels[pk]:
+                    self.above[ci][pk] = hops[(ci, pk)]
+
+
+def _walk_up(
+    organization_id: int, ci_sets: dict[int, set[int]], depth: int
+) -> tuple[dict[int, set[int]], dict[tuple[int, int], int]]:
+    """Labels (the keys of `ci_sets`) propagated upwards level by level from their CIs, one
+    query per level and direction for all of them: for each CI reached, the labels that
+    reach it, and for each (label, CI) the fewest hops up."""
     types = dict(
         RelationshipType.objects.exclude(propagation=Propagation.NONE).values_list(
             "pk", "propagation"
@@ -279,6 +408,17 @@ def services_above(
             for key in new:
                 hops.setdefault((key, high), level)
         frontier = following
+    return labels, hops
+
+
+def services_above(
+    organization_id: int, ci_sets: dict[int, set[int]], depth: int = 6
+) -> dict[int, int | None]:
+    """For each key of `ci_sets` (a group), the most critical business service its CIs can
+    take down (itself when one is a service), like `opsdesk.cmdb.impact.upstream_services`
+    but for all groups in one walk: labels (the groups) propagate upwards level by level,
+    one query per level and direction for the whole batch."""
+    labels, hops = _walk_up(organization_id, ci_sets, depth)
     found: dict[int, int | None] = dict.fromkeys(ci_sets)
     reached = list(labels)
     rows: list[tuple[int, int | None, str]] = []
