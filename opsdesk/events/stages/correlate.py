@@ -26,16 +26,22 @@ batch opens. In order:
 Else the alert opens a group, unless it is flapping (a flapping alert joins groups but never
 opens one). Every decision is stored (`CorrelationDecision`: method, score, sentence).
 
-**Group columns** (recomputed from the group's alerts for every touched group, one query):
+**Group columns** (recomputed from the group's alerts for every touched group):
 title of the earliest of the most severe alerts, severity = worst of the firing alerts,
 onset = earliest start, last event, alert / event / firing counts, the service (the most
 critical business service above its CIs, one upward walk for all groups of the batch),
 key and method. ``batch.groups_resolved`` gets the touched groups with nothing firing.
+
+**State kept between batches** (`opsdesk.events.correlation.state`): the organisation's
+CMDB neighbourhood and its open groups' alert rows stay in the worker from one batch to the
+next, checked at the start of each (the groups' ``updated_at``, the CMDB's version) and
+brought up to date with the batch's own alerts, so a batch reads only the groups that
+changed elsewhere, not every alert of every open group.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,10 +50,12 @@ import orjson
 from django.db import connection, transaction
 
 from opsdesk.core.models import NUMBER_DIGITS, NumberSequence
-from opsdesk.events.choices import SEVERITY_RANK, EventStatus, GroupState, Method, worst
+from opsdesk.events.choices import EventStatus, GroupState, Method, worst
+from opsdesk.events.correlation import state as kept
 from opsdesk.events.correlation import text as textmod
+from opsdesk.events.correlation.state import GroupRows, OrgState, Row
 from opsdesk.events.correlation.timekeys import key_of
-from opsdesk.events.correlation.topology import Neighbourhood, services_above
+from opsdesk.events.correlation.topology import Neighbourhood, ServicesAbove, cmdb_version
 from opsdesk.events.models import Alert, AlertEvent, AlertGroup, CorrelationDecision
 from opsdesk.events.pipeline import Batch, stage
 from opsdesk.events.stages.dedup import bulk_set
@@ -69,46 +77,8 @@ PROPAGATION = timedelta(seconds=180)
 #: Templates kept per group for the text comparison (the most recent distinct ones).
 MAX_TEMPLATES = 30
 
-
-@dataclass
-class Candidate:
-    """An open group as correlation sees it: for each of its CIs, group-by keys and text
-    templates, the span of start times of the alerts that have it. An alert correlates with
-    the *alerts* of a group that started within the window of it, not with everything the
-    group ever held: a long-lived group does not grow into a net that catches every later
-    alert nearby."""
-
-    group: AlertGroup
-    cis: dict[int, Span] = field(default_factory=dict)
-    keys: dict[str, Span] = field(default_factory=dict)
-    templates: dict[str, Span] = field(default_factory=dict)
-    new: bool = False
-    joined_method: str = ""
-    #: The start times of its earliest and latest alerts: "events further apart than the
-    #: window never join the same group" (`CorrelationSettings.window_seconds`).
-    span: Span | None = None
-
-    def admits(self, when: datetime, window: timedelta) -> bool:
-        if self.span is None:
-            return True
-        return max(self.span[1], when) - min(self.span[0], when) <= window
-
-    def add(self, ci: int | None, key: str, template: str, when: datetime) -> None:
-        if ci:
-            _widen(self.cis, ci, when)
-        if key:
-            _widen(self.keys, key, when)
-        if template:
-            _widen(self.templates, template, when)
-            if len(self.templates) > MAX_TEMPLATES:
-                oldest = min(self.templates, key=lambda t: self.templates[t][1])
-                del self.templates[oldest]
-        self.span = (
-            (min(self.span[0], when), max(self.span[1], when)) if self.span else (when, when)
-        )
-        self.group.onset_at = min(self.group.onset_at, when)
-        self.group.last_event_at = max(self.group.last_event_at, when)
-
+#: A kept neighbourhood with more CIs loaded than this is read afresh (memory).
+MAX_KEPT_CIS = 200_000
 
 Span = tuple[datetime, datetime]
 
@@ -128,12 +98,146 @@ def _gap(span: Span, when: datetime) -> float:
     return min(abs((when - span[0]).total_seconds()), abs((when - span[1]).total_seconds()))
 
 
+class Near:
+    """For one candidate and one batch: its CIs within the window of *every* start time of
+    the batch's pending alerts (`always`, with how many of them are or depend on each CI:
+    the coherence check's counts), those within the window of none (left out) and the rest
+    (`maybe`, checked per alert). Spans only widen during a batch, so a CI only moves from
+    none to maybe to always: the counts are kept up to date as alerts join, instead of
+    being recounted over all of the group's CIs for every alert that might join."""
+
+    def __init__(
+        self, cand: Candidate, lo: datetime, hi: datetime, window: timedelta, hood: Neighbourhood
+    ) -> None:
+        self.lo, self.hi, self.window, self.hood = lo, hi, window, hood
+        self.always: dict[int, None] = {}
+        self.maybe: dict[int, None] = {}
+        self.counts: Counter[int] = Counter()
+        for ci, span in cand.cis.items():
+            self.place(ci, span)
+
+    def place(self, ci: int, span: Span) -> None:
+        if ci in self.always:
+            return
+        w = self.window
+        if span[0] - w <= self.lo and self.hi <= span[1] + w:
+            self.maybe.pop(ci, None)
+            self.always[ci] = None
+            self.counts.update(self.hood.downstream(ci).keys())
+        elif not (self.hi < span[0] - w or self.lo > span[1] + w):
+            self.maybe[ci] = None
+
+    def shared(self, cis: dict[int, Span], when: datetime) -> tuple[int, Counter[int]]:
+        """How many of the candidate's CIs are within the window of `when`, and for each CI
+        how many of those are it or depend on it (`Neighbourhood.shared_dependencies`)."""
+        extra = [ci for ci in self.maybe if _within(cis[ci], when, self.window)]
+        if not extra:
+            return len(self.always), self.counts
+        counts = Counter(self.counts)
+        for ci in extra:
+            counts.update(self.hood.downstream(ci).keys())
+        return len(self.always) + len(extra), counts
+
+
+@dataclass(eq=False)
+class Candidate:
+    """An open group as correlation sees it: for each of its CIs, group-by keys and text
+    templates, the span of start times of the alerts that have it. An alert correlates with
+    the *alerts* of a group that started within the window of it, not with everything the
+    group ever held: a long-lived group does not grow into a net that catches every later
+    alert nearby."""
+
+    group: AlertGroup
+    cis: dict[int, Span] = field(default_factory=dict)
+    keys: dict[str, Span] = field(default_factory=dict)
+    templates: dict[str, Span] = field(default_factory=dict)
+    new: bool = False
+    joined_method: str = ""
+    #: The start times of its earliest and latest alerts: "events further apart than the
+    #: window never join the same group" (`CorrelationSettings.window_seconds`).
+    span: Span | None = None
+    #: Its place among the batch's candidates, and each CI's place in `cis`: equally good
+    #: matches go to the earlier (the order a read of the groups and their alerts gives).
+    index: int = 0
+    ci_pos: dict[int, int] = field(default_factory=dict)
+    near: Near | None = None
+
+    def __post_init__(self) -> None:
+        self.ci_pos = {ci: i for i, ci in enumerate(self.cis)}
+
+    def admits(self, when: datetime, window: timedelta) -> bool:
+        if self.span is None:
+            return True
+        return max(self.span[1], when) - min(self.span[0], when) <= window
+
+    def add(self, ci: int | None, key: str, template: str, when: datetime) -> None:
+        if ci:
+            if ci not in self.cis:
+                self.ci_pos[ci] = len(self.ci_pos)
+            _widen(self.cis, ci, when)
+            if self.near is not None:
+                self.near.place(ci, self.cis[ci])
+        if key:
+            _widen(self.keys, key, when)
+        if template:
+            _widen(self.templates, template, when)
+            if len(self.templates) > MAX_TEMPLATES:
+                oldest = min(self.templates, key=lambda t: self.templates[t][1])
+                del self.templates[oldest]
+        self.span = (
+            (min(self.span[0], when), max(self.span[1], when)) if self.span else (when, when)
+        )
+        self.group.onset_at = min(self.group.onset_at, when)
+        self.group.last_event_at = max(self.group.last_event_at, when)
+
+
 @dataclass
 class Choice:
     candidate: Candidate
     method: str
     score: float
     reason: str
+
+
+@dataclass(slots=True)
+class Decision:
+    """A `CorrelationDecision` to write (its group is the candidate's, numbered by then)."""
+
+    alert_id: int
+    candidate: Candidate
+    method: str
+    score: float
+    reason: str
+
+
+@dataclass
+class Context:
+    """What the choices of one batch share: the candidates in order and their indexes."""
+
+    batch: Batch
+    window: timedelta
+    hood: Neighbourhood
+    candidates: list[Candidate]
+    #: The batch's pending start times (lowest, highest): `Near` is per batch.
+    lo: datetime
+    hi: datetime
+    by_ci: dict[int, list[Candidate]] = field(default_factory=lambda: defaultdict(list))
+    by_key: dict[str, list[Candidate]] = field(default_factory=lambda: defaultdict(list))
+
+    def __post_init__(self) -> None:
+        for cand in self.candidates:
+            self.index(cand)
+
+    def index(self, cand: Candidate) -> None:
+        for ci in cand.cis:
+            self.by_ci[ci].append(cand)
+        for key in cand.keys:
+            self.by_key[key].append(cand)
+
+    def near(self, cand: Candidate) -> Near:
+        if cand.near is None:
+            cand.near = Near(cand, self.lo, self.hi, self.window, self.hood)
+        return cand.near
 
 
 def allocate_numbers(organization_id: int, prefix: str, count: int) -> list[str]:
@@ -152,14 +256,17 @@ def _minutes(seconds: int) -> str:
     return f"{seconds // 60} min" if seconds % 60 == 0 and seconds >= 60 else f"{seconds} s"
 
 
-def _pending(batch: Batch) -> tuple[dict[int, Alert], dict[int, datetime], set[int]]:
-    """Alerts that need a group (with the start of their first firing event in the batch)
-    and the open groups the batch's other alerts already belong to."""
+def _pending(
+    batch: Batch,
+) -> tuple[dict[int, Alert], dict[int, datetime], set[int], dict[int, datetime]]:
+    """Alerts that need a group (with the start of their first firing event in the batch),
+    the open groups the batch's other alerts already belong to, and the ``updated_at`` of
+    every open group of the batch's alerts."""
     group_ids = {i.alert.group_id for i in batch.items if i.alert is not None and i.alert.group_id}
-    open_ids = set(
-        AlertGroup.objects.filter(pk__in=group_ids, state=GroupState.OPEN).values_list(
-            "pk", flat=True
-        )
+    versions = dict(
+        AlertGroup.objects.filter(pk__in=group_ids, state=GroupState.OPEN)
+        .order_by()
+        .values_list("pk", "updated_at")
     )
     pending: dict[int, Alert] = {}
     when: dict[int, datetime] = {}
@@ -168,7 +275,7 @@ def _pending(batch: Batch) -> tuple[dict[int, Alert], dict[int, datetime], set[i
         alert = item.alert
         if alert is None or item.suppressed_by:
             continue
-        if alert.group_id and alert.group_id in open_ids:
+        if alert.group_id and alert.group_id in versions:
             touched.add(alert.group_id)
             continue
         if item.event.status != EventStatus.FIRING:
@@ -176,94 +283,209 @@ def _pending(batch: Batch) -> tuple[dict[int, Alert], dict[int, datetime], set[i
         start = item.event.starts_at or item.event.received_at or batch.now
         pending[alert.pk] = alert
         when[alert.pk] = min(when.get(alert.pk, start), start)
-    return pending, when, touched
+    return pending, when, touched, versions
 
 
-def _candidates(batch: Batch, times: list[datetime], window: timedelta) -> list[Candidate]:
+def _in_window(
+    batch: Batch, times: list[datetime], window: timedelta
+) -> list[tuple[int, datetime]]:
+    """The open groups whose span, widened by the window, covers the batch's pending start
+    times, with their ``updated_at``, in the groups' order (latest event first)."""
     if not times:
         return []
-    groups = list(
+    return list(
         AlertGroup.objects.filter(
             organization_id=batch.organization_id,
             state=GroupState.OPEN,
             last_event_at__gte=min(times) - window,
             onset_at__lte=max(times) + window,
-        )
+        ).values_list("pk", "updated_at")
     )
-    found = {g.pk: Candidate(g) for g in groups}
-    group_by = list(batch.settings.group_by or [])
+
+
+def _row(alert: Alert, group_by: list[str]) -> Row:
+    return Row(
+        alert.status,
+        alert.severity,
+        alert.starts_at,
+        alert.last_seen,
+        alert.count,
+        alert.title,
+        alert.ci_id,
+        alert.template or "",
+        key_of(group_by, alert.labels or {}, alert.resource or {}) if group_by else "",
+    )
+
+
+def _org_state(batch: Batch, group_by: list[str]) -> OrgState:
+    """The organisation's kept state when it is still right, else a fresh one (the CMDB's
+    version read once per batch: a change drops the neighbourhood and the alert rows)."""
+    org, hops = batch.organization_id, batch.settings.topology_hops
+    found = kept.checkout(org)
+    version = cmdb_version(org)
+    if found is not None and found.cmdb == version and found.group_by == tuple(group_by):
+        if found.hops != hops or found.hood.size() > MAX_KEPT_CIS:
+            found.hood, found.hops = Neighbourhood(org, hops), hops
+        return found
+    return OrgState(
+        org, hops, tuple(group_by), version, Neighbourhood(org, hops), ServicesAbove(org)
+    )
+
+
+def _load(state: OrgState, wanted: dict[int, datetime], group_by: list[str], prune: bool) -> None:
+    """Keep the groups whose ``updated_at`` is the one kept, read the others; with `prune`
+    (the open groups of the window were asked for) drop the groups not wanted (closed, or
+    neither in the window nor touched). A group kept but not asked about is checked
+    again before it is used."""
+    for pk, rows in list(state.groups.items()):
+        version = wanted.get(pk)
+        if (version is None and prune) or (version is not None and version != rows.version):
+            del state.groups[pk]
+    missing = [pk for pk in wanted if pk not in state.groups]
+    if missing:
+        _read(state, missing, group_by)
+
+
+def _read(state: OrgState, pks: list[int], group_by: list[str]) -> None:
+    """Read groups and their alerts' rows (the cold path: two queries)."""
+    groups = {g.pk: g for g in AlertGroup.objects.filter(pk__in=pks)}
     # Labels and resource attributes only matter for group-by keys: without group-by (the
     # default) the open groups' alerts are read without their JSON columns.
     maps = ("labels", "resource") if group_by else ()
-    rows = (
-        Alert.objects.filter(group_id__in=list(found))
-        .order_by("last_seen")
-        .values_list("group_id", "ci_id", "template", "starts_at", *maps)
+    rows: dict[int, dict[int, Row]] = defaultdict(dict)
+    for pk, group_id, *values in (
+        Alert.objects.filter(group_id__in=list(groups))
+        .order_by()
+        .values_list(
+            "pk",
+            "group_id",
+            "status",
+            "severity",
+            "starts_at",
+            "last_seen",
+            "count",
+            "title",
+            "ci_id",
+            "template",
+            *maps,
+        )
+    ):
+        key = key_of(group_by, values[8] or {}, values[9] or {}) if maps else ""
+        rows[group_id][pk] = Row(*values[:7], values[7] or "", key)
+    for pk, group in groups.items():
+        state.groups[pk] = GroupRows(
+            group, group.updated_at, (group.onset_at, group.last_event_at), rows.get(pk, {})
+        )
+
+
+def _catch_up(state: OrgState, batch: Batch, group_by: list[str]) -> None:
+    """The batch's alerts as they are now (dedup, bind and the rest have changed them) on
+    the rows of the groups they belong to."""
+    seen: set[int] = set()
+    for item in batch.items:
+        alert = item.alert
+        if alert is None or alert.pk in seen:
+            continue
+        seen.add(alert.pk)
+        rows = state.groups.get(alert.group_id) if alert.group_id else None
+        if rows is not None:
+            rows.put(alert.pk, _row(alert, group_by))
+
+
+def _candidate(rows: GroupRows, index: int) -> Candidate:
+    """The group as a read of its alerts ordered by ``last_seen`` would make it."""
+    group = rows.group
+    group.onset_at, group.last_event_at = rows.stored
+    dims = rows.dims
+    cis, keys, templates = dims["ci_id"], dims["key"], dims["template"]
+    if len(templates.members) > MAX_TEMPLATES:
+        spans: dict[str, Span] = {}  # the oldest fall out while reading: read them in order
+        for _, row in sorted(((r.last_seen, a), r) for a, r in rows.rows.items()):
+            if row.template:
+                _widen(spans, row.template, row.starts_at)
+                if len(spans) > MAX_TEMPLATES:
+                    del spans[min(spans, key=lambda t: spans[t][1])]
+    else:
+        spans = {t: templates.spans[t] for t in templates.ordered()}
+    cand = Candidate(
+        group,
+        cis={ci: cis.spans[ci] for ci in cis.ordered()},
+        keys={k: keys.spans[k] for k in keys.ordered()},
+        templates=spans,
+        span=rows.span,
+        index=index,
     )
-    for group_id, ci_id, template, start, *values in rows:
-        key = key_of(group_by, values[0] or {}, values[1] or {}) if values else ""
-        found[group_id].add(ci_id, key, template or "", start)
-    return list(found.values())
+    if rows.span is not None:
+        group.onset_at = min(group.onset_at, rows.span[0])
+        group.last_event_at = max(group.last_event_at, rows.span[1])
+    return cand
 
 
-def _choose(
-    alert: Alert,
-    when: datetime,
-    key: str,
-    template: str,
-    candidates: list[Candidate],
-    by_ci: dict[int, list[Candidate]],
-    hood: Neighbourhood,
-    batch: Batch,
-    window: timedelta,
-) -> Choice | None:
-    settings = batch.settings
-    candidates = [c for c in candidates if c.admits(when, window)]
+def _choose(alert: Alert, when: datetime, key: str, template: str, ctx: Context) -> Choice | None:
+    settings = ctx.batch.settings
+    window, hood = ctx.window, ctx.hood
     hops_limit = settings.topology_hops
     if alert.ci_id and hops_limit:
-        reach = hood.reach(alert.ci_id)
-        mine = hood.downstream(alert.ci_id)
-        # Only groups with a CI in reach can join by topology (the index spares a scan of
-        # every group's CIs for every alert).
-        reachable = {id(c) for ci in reach for c in by_ci.get(ci, ())}
-        best: tuple[tuple[int, float], Candidate, int, tuple[int, ...], str] | None = None
-        for cand in candidates:
-            if id(cand) not in reachable:
+        # Hops first: level by level from the alert's CI, the groups with a CI at that
+        # distance (through the index by CI: the work is proportional to the reach, not to
+        # the groups' CIs) that alerted there within the propagation time; of those the
+        # nearest in time, then the earlier group and CI (the order of the groups and of
+        # their CIs). The first that admits the alert and keeps a common cause wins: a group
+        # that fails those fails at every distance.
+        propagation = min(window, PROPAGATION)
+        # _within(span, when, propagation), inlined: this loop runs for every CI in reach.
+        earliest, latest = when - propagation, when + propagation
+        by_ci = ctx.by_ci
+        failed: set[Candidate] = set()
+        mine: dict[int, Any] | None = None
+        for level in hood.levels(alert.ci_id):
+            best: dict[Candidate, tuple[tuple[float, int, int], Any]] = {}
+            for ci, hit in level:
+                holders = by_ci.get(ci)
+                if not holders:
+                    continue
+                for cand in holders:
+                    span = cand.cis[ci]
+                    if span[0] > latest or span[1] < earliest or (failed and cand in failed):
+                        continue
+                    rank = (_gap(span, when), cand.index, cand.ci_pos[ci])
+                    found = best.get(cand)
+                    if found is None or rank < found[0]:
+                        best[cand] = (rank, hit)
+            if not best:
                 continue
-            near = [(ci, span) for ci, span in cand.cis.items() if _within(span, when, window)]
-            hits = [
-                (reach[ci], span)
-                for ci, span in near
-                if ci in reach and _within(span, when, min(window, PROPAGATION))
-            ]
-            if not hits:
-                continue
-            common = _common_cause(alert.ci_id, mine, [ci for ci, _ in near], hood)
-            if common is None:
-                continue
-            for hit, span in hits:
-                rank = (hit.hops, _gap(span, when))
-                if best is None or rank < best[0]:
-                    best = (rank, cand, hit.hops, hit.path, common)
-        if best is not None:
-            _, cand, hops, path, common = best
-            hood.name_all(path)
-            here = hood.name(alert.ci_id)
-            there = hood.name(path[-1])
-            if hops == 0:
-                reason = f"{here} already has an alert in {cand.group.number}."
-            else:
-                noun = "hop" if hops == 1 else "hops"
-                reason = f"{here} is {hops} {noun} from {there} ({hood.describe(path)}){common}."
-            return Choice(cand, Method.TOPOLOGY, round(1 - hops / (hops_limit + 1), 3), reason)
+            for cand, (_rank, hit) in sorted(best.items(), key=lambda kv: kv[1][0]):
+                if not cand.admits(when, window):
+                    failed.add(cand)
+                    continue
+                if mine is None:
+                    mine = hood.downstream(alert.ci_id)
+                count, shared = ctx.near(cand).shared(cand.cis, when)
+                common = _common_cause(alert.ci_id, mine, count, shared, hood)
+                if common is None:
+                    failed.add(cand)
+                    continue
+                hops, path = hit.hops, hit.path
+                hood.name_all(path)
+                here = hood.name(alert.ci_id)
+                there = hood.name(path[-1])
+                if hops == 0:
+                    reason = f"{here} already has an alert in {cand.group.number}."
+                else:
+                    noun = "hop" if hops == 1 else "hops"
+                    reason = (
+                        f"{here} is {hops} {noun} from {there} ({hood.describe(path)}){common}."
+                    )
+                score = round(1 - hops / (hops_limit + 1), 3)
+                return Choice(cand, Method.TOPOLOGY, score, reason)
     if key:
         matching = [
-            (_gap(c.keys[key], when), c)
-            for c in candidates
-            if key in c.keys and _within(c.keys[key], when, window)
+            (_gap(c.keys[key], when), c.index, c)
+            for c in ctx.by_key.get(key, ())
+            if c.admits(when, window) and _within(c.keys[key], when, window)
         ]
         if matching:
-            gap, cand = min(matching, key=lambda m: m[0])
+            gap, _, cand = min(matching, key=lambda m: (m[0], m[1]))
             reason = (
                 f"Same {key.replace('|', ', ')} as {cand.group.number}, "
                 f"{_minutes(int(gap))} from its alerts (window {_minutes(settings.window_seconds)})."
@@ -272,9 +494,11 @@ def _choose(
     if template:
         threshold = settings.text_similarity
         best_text: tuple[float, Candidate, str] | None = None
-        for cand in candidates:
+        for cand in ctx.candidates:
             if alert.ci_id and cand.cis:
                 continue  # the CMDB knows both and found them unrelated
+            if not cand.admits(when, window):
+                continue
             for other, span in cand.templates.items():
                 if not _within(span, when, window):
                     continue
@@ -292,28 +516,28 @@ def _choose(
 
 
 def _common_cause(
-    start: int, mine: dict[int, Any], group_cis: list[int], hood: Neighbourhood
+    start: int, mine: dict[int, Any], count: int, shared: Counter[int], hood: Neighbourhood
 ) -> str | None:
     """Coherence: a group should keep a common cause. Some CI that the new alert's CI is or
-    depends on must also be (or be depended on by) at least half of the group's CIs of the
-    window; else the new alert only touches the group's edge (a noisy neighbour, or a second
-    fault beside the first) and does not join by topology. Returns "" or a clause naming
-    the shared dependency, None when there is none."""
-    if not group_cis:
+    depends on must also be (or be depended on by) at least half of the group's `count`
+    CIs of the window (`shared`: for each CI, how many of those are it or depend on it);
+    else the new alert only touches the group's edge (a noisy neighbour, or a second fault
+    beside the first) and does not join by topology. Returns "" or a clause naming the
+    shared dependency, None when there is none."""
+    if not count:
         return None
-    shared = hood.shared_dependencies(tuple(group_cis))
     counts: dict[int, int] = {dependency: shared[dependency] for dependency in mine}
     best = max(counts.items(), key=lambda kv: (kv[1], -mine[kv[0]].hops), default=None)
-    if best is None or best[1] < COHERENCE * len(group_cis):
+    if best is None or best[1] < COHERENCE * count:
         return None
-    if len(group_cis) == 1:
+    if count == 1:
         return ""
     hood.name_all([best[0]])
     if best[0] == start:
-        return f"; {best[1]} of the group's {len(group_cis)} CIs depend on it"
+        return f"; {best[1]} of the group's {count} CIs depend on it"
     return (
         f"; {hood.name(best[0])} is common ground (the CI or a dependency) of "
-        f"{best[1]} of the group's {len(group_cis)} CIs and of it"
+        f"{best[1]} of the group's {count} CIs and of it"
     )
 
 
@@ -321,22 +545,34 @@ def _common_cause(
 def correlate(batch: Batch) -> None:
     settings = batch.settings
     window = timedelta(seconds=settings.window_seconds)
-    pending, when, touched = _pending(batch)
-    candidates = _candidates(batch, list(when.values()), window)
-    hood: Neighbourhood | None = batch.scratch.get(SCRATCH_HOOD)
-    if hood is None or hood.hops != settings.topology_hops:
-        hood = Neighbourhood(batch.organization_id, settings.topology_hops)
-        batch.scratch[SCRATCH_HOOD] = hood
+    group_by = list(settings.group_by or [])
+    pending, when, touched, versions = _pending(batch)
+    state = _org_state(batch, group_by)
+    hood = state.hood
+    hood.new_batch()
+    batch.scratch[SCRATCH_HOOD] = hood
+    times = list(when.values())
+    in_window = _in_window(batch, times, window)
+    wanted = dict(in_window)
+    wanted.update({pk: v for pk, v in versions.items() if pk in touched})
+    _load(state, wanted, group_by, prune=bool(times))
+    _catch_up(state, batch, group_by)
+    for rows in state.groups.values():
+        rows.group.onset_at, rows.group.last_event_at = rows.stored
+    candidates = [_candidate(state.groups[pk], i) for i, (pk, _) in enumerate(in_window)]
     hood.extend(
         {a.ci_id for a in pending.values() if a.ci_id} | {ci for c in candidates for ci in c.cis}
     )
-    group_by = list(settings.group_by or [])
-    by_ci: dict[int, list[Candidate]] = defaultdict(list)
-    for cand in candidates:
-        for ci in cand.cis:
-            by_ci[ci].append(cand)
+    ctx = Context(
+        batch,
+        window,
+        hood,
+        candidates,
+        min(times, default=batch.now),
+        max(times, default=batch.now),
+    )
 
-    decisions: list[CorrelationDecision] = []
+    decisions: list[Decision] = []
     opened: list[Candidate] = []
     assigned: dict[int, Candidate] = {}
     order = sorted(pending.values(), key=lambda a: (when[a.pk], a.pk))
@@ -346,7 +582,7 @@ def correlate(batch: Batch) -> None:
         text = textmod.text_of(alert.normalised_text, alert.title)
         template = textmod.mine(batch.organization_id, text)
         alert.template = template[:10_000]
-        choice = _choose(alert, start, key, template, candidates, by_ci, hood, batch, window)
+        choice = _choose(alert, start, key, template, ctx)
         if choice is None:
             if alert.flapping:
                 continue  # a flapping alert never opens a group
@@ -361,7 +597,7 @@ def correlate(batch: Batch) -> None:
                 last_event_at=start,
             )
             group.number = f"\x00{len(opened)}\x00"  # placeholder until numbers are allocated
-            cand = Candidate(group, new=True)
+            cand = Candidate(group, new=True, index=len(candidates))
             candidates.append(cand)
             opened.append(cand)
             hood.name_all([alert.ci_id] if alert.ci_id else [])
@@ -375,42 +611,24 @@ def correlate(batch: Batch) -> None:
             choice = Choice(cand, Method.NEW, 1.0, reason)
         elif not choice.candidate.joined_method:
             choice.candidate.joined_method = choice.method
-        if alert.ci_id and alert.ci_id not in choice.candidate.cis:
-            by_ci[alert.ci_id].append(choice.candidate)
-        choice.candidate.add(alert.ci_id, key, template, start)
-        assigned[alert.pk] = choice.candidate
+        cand = choice.candidate
+        if alert.ci_id and alert.ci_id not in cand.cis:
+            ctx.by_ci[alert.ci_id].append(cand)
+        if key and key not in cand.keys:
+            ctx.by_key[key].append(cand)
+        cand.add(alert.ci_id, key, template, start)
+        assigned[alert.pk] = cand
         decisions.append(
-            CorrelationDecision(
-                organization_id=batch.organization_id,
-                alert=alert,
-                method=choice.method,
-                score=choice.score,
-                reason=choice.reason[:5000],
-                at=batch.now,
-            )
+            Decision(alert.pk, cand, choice.method, choice.score, choice.reason[:5000])
         )
-        decisions[-1]._candidate = choice.candidate  # type: ignore[attr-defined]
 
     if opened:
-        numbers = allocate_numbers(batch.organization_id, AlertGroup.number_prefix, len(opened))
-        placeholders = {}
-        for cand, number in zip(opened, numbers, strict=True):
-            placeholders[cand.group.number] = number
-            cand.group.number = number
-        for decision in decisions:
-            if "\x00" in decision.reason:
-                for token, number in placeholders.items():
-                    decision.reason = decision.reason.replace(token, number)
-        AlertGroup.objects.bulk_create([c.group for c in opened])
-        if any(c.group.pk is None for c in opened):  # backends that return no ids
-            by_number = dict(
-                AlertGroup.objects.filter(
-                    organization_id=batch.organization_id, number__in=numbers
-                ).values_list("number", "pk")
+        _open(batch, opened, decisions)
+        for cand in opened:
+            group = cand.group
+            state.groups[group.pk] = GroupRows(
+                group, batch.now, (group.onset_at, group.last_event_at)
             )
-            for cand in opened:
-                cand.group.pk = cand.group.id = by_number[cand.group.number]
-        batch.groups_opened.update(c.group.pk for c in opened)
 
     if assigned:
         changed = []
@@ -418,19 +636,88 @@ def correlate(batch: Batch) -> None:
             alert = pending[alert_id]
             alert.group = cand.group
             changed.append(alert)
-        bulk_set(Alert, changed, ["group", "template"])
-        for decision in decisions:
-            decision.group = decision._candidate.group  # type: ignore[attr-defined]
-        CorrelationDecision.objects.bulk_create(decisions, batch_size=500)
+            state.groups[cand.group.pk].put(alert_id, _row(alert, group_by))
+        _write_grouped(changed)
+        _write_decisions(batch, decisions)
         _history_to_groups([(alert_id, cand.group.pk) for alert_id, cand in assigned.items()])
         touched.update(c.group.pk for c in assigned.values())
 
     if touched:
         grown = {c.group.pk for c in assigned.values()}
         batch.scratch[SCRATCH_GROWN] = grown
-        known = {c.group.pk: c for c in candidates if c.group.pk in touched}
-        _refresh(batch, touched, known, grown)
+        joined = {c.group.pk: c.joined_method for c in candidates if c.joined_method}
+        _refresh(batch, touched, state, joined, grown)
         batch.groups_touched.update(touched)
+    kept.keep(state)
+
+
+def _open(batch: Batch, opened: list[Candidate], decisions: list[Decision]) -> None:
+    """Number and INSERT the groups the batch opens; the reasons get their numbers."""
+    numbers = allocate_numbers(batch.organization_id, AlertGroup.number_prefix, len(opened))
+    placeholders = {}
+    for cand, number in zip(opened, numbers, strict=True):
+        placeholders[cand.group.number] = number
+        cand.group.number = number
+    for decision in decisions:
+        if "\x00" in decision.reason:
+            for token, number in placeholders.items():
+                decision.reason = decision.reason.replace(token, number)
+    AlertGroup.objects.bulk_create([c.group for c in opened])
+    if any(c.group.pk is None for c in opened):  # backends that return no ids
+        by_number = dict(
+            AlertGroup.objects.filter(
+                organization_id=batch.organization_id, number__in=numbers
+            ).values_list("number", "pk")
+        )
+        for cand in opened:
+            cand.group.pk = cand.group.id = by_number[cand.group.number]
+    batch.groups_opened.update(c.group.pk for c in opened)
+
+
+def _write_decisions(batch: Batch, decisions: list[Decision]) -> None:
+    """INSERT the decisions (one statement; rows, not model instances: a thousand
+    instances cost more than the statement)."""
+    conn = connection
+    fields = [f for f in CorrelationDecision._meta.concrete_fields if not f.primary_key]
+    defaults = {f.attname: f.get_default() for f in fields}
+    rows = [
+        {
+            **defaults,
+            "organization_id": batch.organization_id,
+            "alert_id": d.alert_id,
+            "group_id": d.candidate.group.pk,
+            "method": d.method,
+            "score": d.score,
+            "reason": d.reason,
+            "at": batch.now,
+            "actor_id": None,
+        }
+        for d in decisions
+    ]
+    table = _q(CorrelationDecision._meta.db_table)
+    names = ", ".join(_q(f.column) for f in fields)
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            spec = ", ".join(
+                f"{_q(f.column)} {f.rel_db_type(conn) if f.is_relation else f.db_type(conn)}"
+                for f in fields
+            )
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608 - model names
+                f"FROM json_to_recordset(%s::json) AS v({spec})",
+                [orjson.dumps([{f.column: r[f.attname] for f in fields} for r in rows]).decode()],
+            )
+            return
+        marks = ", ".join(["%s"] * len(fields))
+        cursor.executemany(
+            f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 - model names
+            [[f.get_db_prep_save(r[f.attname], conn) for f in fields] for r in rows],
+        )
+
+
+def _write_grouped(alerts: list[Alert]) -> None:
+    """The newly grouped alerts' group and template (one UPDATE)."""
+    bulk_set(Alert, alerts, ["group", "template"])
 
 
 def _q(name: str) -> str:
@@ -460,46 +747,38 @@ def _history_to_groups(pairs: list[tuple[int, int]]) -> None:
             )
 
 
-def _refresh(batch: Batch, touched: set[int], known: dict[int, Candidate], grown: set[int]) -> None:
-    """Recompute the summary columns of the touched groups from their alerts; the service
-    of those that gained alerts (or have none yet)."""
-    groups = {g.pk: g for g in (c.group for c in known.values())}
-    missing = touched - set(groups)
-    if missing:
-        groups.update({g.pk: g for g in AlertGroup.objects.filter(pk__in=missing)})
-    rows = Alert.objects.filter(group_id__in=list(touched)).values_list(
-        "group_id", "status", "severity", "starts_at", "last_seen", "count", "title", "ci_id"
-    )
-    per: dict[int, list[tuple]] = defaultdict(list)
-    for row in rows:
-        per[row[0]].append(row)
+def _refresh(
+    batch: Batch, touched: set[int], state: OrgState, joined: dict[int, str], grown: set[int]
+) -> None:
+    """Recompute the summary columns of the touched groups from their alerts' rows (kept,
+    or read this batch, and brought up to date with the batch's alerts: the sums are kept
+    with the rows, `GroupRows`); the service of those that gained alerts (or have none
+    yet)."""
+    groups = {pk: state.groups[pk].group for pk in touched}
     ci_sets: dict[int, set[int]] = {}
     for pk, group in groups.items():
-        alerts = per.get(pk, [])
-        if not alerts:
+        rows = state.groups[pk]
+        if not rows.rows:
             continue
-        firing = [r for r in alerts if r[1] == EventStatus.FIRING]
-        if firing:
-            group.severity = worst(*(r[2] for r in firing))
-        lead = min(
-            alerts,
-            key=lambda r: (SEVERITY_RANK.get(r[2], 9) if r[1] == EventStatus.FIRING else 9, r[3]),
-        )
-        group.title = lead[6][:500]
-        group.onset_at = min([group.onset_at, *(r[3] for r in alerts)])
-        group.last_event_at = max([group.last_event_at, *(r[4] for r in alerts)])
-        group.alert_count = len(alerts)
-        group.event_count = sum(r[5] for r in alerts)
-        group.firing_count = len(firing)
-        cand = known.get(pk)
-        if cand and cand.joined_method and group.method == Method.NEW:
-            group.method = cand.joined_method
-        cis = {r[7] for r in alerts if r[7]}
+        severities = list(rows.firing)
+        if severities:
+            group.severity = worst(*severities)
+        group.title = rows.lead()[:500]
+        assert rows.span is not None and rows.last_seen is not None
+        group.onset_at = min(group.onset_at, rows.span[0])
+        group.last_event_at = max(group.last_event_at, rows.last_seen)
+        group.alert_count = len(rows.rows)
+        group.event_count = rows.events
+        group.firing_count = sum(rows.firing.values())
+        method = joined.get(pk)
+        if method and group.method == Method.NEW:
+            group.method = method
+        cis = set(rows.dims["ci_id"].members)
         if cis and (pk in grown or group.service_id is None):
             ci_sets[pk] = cis
-        if not firing:
+        if not severities:
             batch.groups_resolved.add(pk)
-    services = services_above(batch.organization_id, ci_sets) if ci_sets else {}
+    services = state.services.best(ci_sets) if ci_sets else {}
     for pk, service in services.items():
         if service:
             groups[pk].service_id = service
@@ -521,3 +800,7 @@ def _refresh(batch: Batch, touched: set[int], known: dict[int, Candidate], grown
             "updated_at",
         ],
     )
+    for pk, group in groups.items():
+        rows = state.groups[pk]
+        rows.version = batch.now
+        rows.stored = (group.onset_at, group.last_event_at)
