@@ -601,6 +601,36 @@ def add_comment(
         )
 
 
+@transaction.atomic
+def add_comments(*, acting_user: Any, comments: list[dict[str, Any]]) -> list[Activity]:
+    """`add_comment` for many tickets at once (an event batch's work notes): the same
+    checks for each (``comments``: its other keyword arguments), then one INSERT for the
+    entries and one for their audit records."""
+    entries = []
+    for comment in comments:
+        subject, body = comment["subject"], comment["body"]
+        public = comment.get("public", True)
+        if acting_user is not None:
+            _require_subject(acting_user, subject, public)
+        if not (body or "").strip():
+            raise FieldError({"body": "A comment cannot be empty."})
+        entries.append(
+            {
+                "subject": subject,
+                "kind": ActivityKind.COMMENT if public else ActivityKind.WORK_NOTE,
+                "actor": acting_user,
+                "actor_name": comment.get("actor_name", ""),
+                "public": public,
+                "body": body.strip(),
+                "at": comment.get("at"),
+                "data": comment.get("data"),
+                "audited": True,
+            }
+        )
+    with acting_as(acting_user):
+        return timeline.record_many(entries)
+
+
 def _content_type(filename: str, declared: str) -> str:
     declared = (declared or "").split(";")[0].strip().lower()
     if declared and declared != "application/octet-stream":

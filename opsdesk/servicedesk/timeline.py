@@ -138,6 +138,49 @@ def record(
     return activity
 
 
+def record_many(entries: list[dict[str, Any]]) -> list[Activity]:
+    """`record` for many entries at once (``entries``: its keyword arguments, with
+    ``subject`` and ``kind``): one INSERT for the entries and one for the audit records of
+    those ``audited``, each told after commit like `record` tells it. In order."""
+    from opsdesk.core.audit import _record_row, diff
+    from opsdesk.core.bulk import insert_instances, insert_rows
+    from opsdesk.core.models import AuditRecord
+
+    activities: list[Activity] = []
+    audited: list[tuple[Activity, datetime]] = []
+    for entry in entries:
+        subject, actor = entry["subject"], entry.get("actor")
+        activity = Activity(
+            organization_id=subject.organization_id,
+            subject_type=subject_type_of(subject),
+            subject_id=subject.pk,
+            kind=entry["kind"],
+            at=entry.get("at") or timezone.now(),
+            actor=actor if getattr(actor, "is_authenticated", False) else None,
+            actor_name=entry.get("actor_name")
+            or (getattr(actor, "full_name", "") or getattr(actor, "email", "")),
+            public=entry.get("public", False),
+            body=entry.get("body", ""),
+            data=entry.get("data") or {},
+        )
+        activities.append(activity)
+        if entry.get("audited"):
+            audited.append((activity, timezone.now()))
+    if not activities:
+        return activities
+    insert_instances(activities)
+    if audited:
+        rows = []
+        for activity, when in audited:
+            after = snapshot(activity)
+            rows.append(_record_row(activity, "create", None, after, diff(None, after), when))
+        insert_rows(AuditRecord, rows)
+    if not _silenced.get():
+        for activity in activities:
+            _announce(activity)
+    return activities
+
+
 class _Queue(threading.local):
     def __init__(self) -> None:
         self.entries: list[Activity] = []

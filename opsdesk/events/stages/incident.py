@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -166,8 +168,66 @@ def person_took_over(incident: Incident) -> bool:
     ).exists()
 
 
+class _Notes:
+    """The work notes of one run of the stage, written together (`desk.add_comments`: the
+    same checks, one INSERT for the notes and one for their audit records) at the end, or
+    before another change to an incident that has one waiting, so every incident's
+    timeline and audit trail keep their order."""
+
+    def __init__(self) -> None:
+        self.pending: list[dict[str, Any]] = []
+        self.incidents: set[int] = set()
+
+    def add(self, incident: Incident, body: str, data: dict[str, Any], at: datetime) -> None:
+        self.pending.append(
+            {
+                "subject": incident,
+                "body": body,
+                "public": False,
+                "actor_name": pipeline.SYSTEM_ACTOR,
+                "at": at,
+                "data": {"alert_group": True, **data},
+            }
+        )
+        self.incidents.add(incident.pk)
+
+    def before_change(self, incident: Incident) -> None:
+        if incident.pk in self.incidents:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            desk.add_comments(acting_user=None, comments=self.pending)
+        self.pending, self.incidents = [], set()
+
+
+_notes: ContextVar[_Notes | None] = ContextVar("incident_stage_notes", default=None)
+
+
+@contextmanager
+def _collecting_notes() -> Iterator[_Notes]:
+    notes = _Notes()
+    token = _notes.set(notes)
+    try:
+        yield notes
+    finally:
+        _notes.reset(token)
+
+
+def _before_change(incident: Incident) -> None:
+    """Write the waiting notes of `incident` before another change to it."""
+    notes = _notes.get()
+    if notes is not None:
+        notes.before_change(incident)
+
+
 def note(incident: Incident, body: str, data: dict[str, Any], at: datetime | None = None) -> None:
-    """A work note of the pipeline on the incident."""
+    """A work note of the pipeline on the incident (in the stage: written with the batch's
+    other notes)."""
+    notes = _notes.get()
+    if notes is not None:
+        notes.add(incident, body, data, at or timezone.now())
+        return
     desk.add_comment(
         acting_user=None,
         subject=incident,
@@ -275,6 +335,7 @@ def open_incident(
 
 
 def reopen_incident(incident: Incident, group: AlertGroup, reason: str) -> Incident:
+    _before_change(incident)
     incident = desk.transition_incident(
         acting_user=None,
         incident=incident,
@@ -376,6 +437,7 @@ def settle_incident(group: AlertGroup, *, now: datetime, why: str) -> str:
     if person_took_over(incident):
         note(incident, f"{why} The incident is left to its assignee to resolve.", data, now)
         return "noted"
+    _before_change(incident)
     desk.transition_incident(
         acting_user=None,
         incident=incident,
@@ -458,6 +520,7 @@ def _raise_priority(incident: Incident, group: AlertGroup) -> bool:
     impact, urgency = min(impact, incident.impact), min(urgency, incident.urgency)
     if (impact, urgency) == (incident.impact, incident.urgency):
         return False
+    _before_change(incident)
     desk.update_incident(
         acting_user=None,
         incident=incident,
@@ -509,6 +572,12 @@ def _update(
 
 @pipeline.stage("incident")
 def run(batch: pipeline.Batch) -> None:
+    with _collecting_notes() as notes:
+        _run(batch)
+        notes.flush()
+
+
+def _run(batch: pipeline.Batch) -> None:
     conf = batch.settings
     touched = set(batch.groups_touched) | set(batch.groups_opened)
     if touched:
@@ -602,6 +671,7 @@ def _sync_ci(group: AlertGroup, incident: Incident) -> str:
     ).first()
     if ci is None:
         return ""
+    _before_change(incident)
     desk.update_incident(acting_user=None, incident=incident, system=pipeline.SYSTEM_ACTOR, ci=ci)
     return f"The likely cause is now {ci.name}; the incident's CI follows it."
 
