@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Min, Q
 
 from opsdesk.changes.choices import ChangeState
 from opsdesk.changes.induced import human_span
@@ -72,19 +72,21 @@ def _suspects(
     if not ci_ids or not times:
         return {}, {}
     start, end = min(times) - CHANGE_WINDOW, max(times) + CLOCK_SLACK
+    # Few changes and deployments fall in the window: they are read for the organisation
+    # and matched to the CIs here, not with thousands of CI ids in the query.
     changes: dict[int, list[dict[str, Any]]] = defaultdict(list)
     rows = Change.objects.filter(
         organization_id=organization_id,
         state__in=IMPLEMENTED,
         actual_start__gte=start,
         actual_start__lte=end,
-        cis__in=list(ci_ids),
+        cis__isnull=False,
     ).values_list("pk", "number", "title", "actual_start", "cis")
     for pk, number, title, at, ci in rows:
-        changes[ci].append({"id": pk, "number": number, "title": title, "at": at})
+        if ci in ci_ids:
+            changes[ci].append({"id": pk, "number": number, "title": title, "at": at})
     deployments: dict[int, list[dict[str, Any]]] = defaultdict(list)
     rows = Deployment.objects.filter(
-        Q(ci_id__in=list(ci_ids)) | Q(service_id__in=list(ci_ids)),
         Q(finished_at__gte=start, finished_at__lte=end)
         | Q(finished_at__isnull=True, started_at__gte=start, started_at__lte=end),
         organization_id=organization_id,
@@ -104,14 +106,14 @@ def rank_groups(
         return {}
     org = groups[0].organization_id
     per: dict[int, dict[int, datetime]] = defaultdict(dict)  # group -> CI -> first start
-    counts: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    rows = Alert.objects.filter(group_id__in=[g.pk for g in groups], ci__isnull=False).values_list(
-        "group_id", "ci_id", "starts_at"
+    rows = (
+        Alert.objects.filter(group_id__in=[g.pk for g in groups], ci__isnull=False)
+        .order_by()
+        .values_list("group_id", "ci_id")
+        .annotate(first=Min("starts_at"))
     )
-    for group_id, ci, start in rows:
-        first = per[group_id].get(ci)
-        per[group_id][ci] = start if first is None or start < first else first
-        counts[group_id][ci] += 1
+    for group_id, ci, first in rows:
+        per[group_id][ci] = first
     alerting = {ci for cis in per.values() for ci in cis}
     if hood is None or hood.hops < DOWN_HOPS:
         hood = Neighbourhood(org, DOWN_HOPS)
