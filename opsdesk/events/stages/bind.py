@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from django.db.models.functions import Lower
 
@@ -73,8 +74,22 @@ def _host(value: str) -> str:
     return found.group("host") if found else value
 
 
+#: The labels `candidates` reads.
+LABELS_USED = ("pod", "host", "hostname", "instance", "node", "service", "namespace")
+
+
 def candidates(resource: dict[str, str], labels: dict[str, str]) -> list[Candidate]:
-    """Every (description, kind, value) to look up for an alert, most specific first."""
+    """Every (description, kind, value) to look up for an alert, most specific first.
+    Alerts on the same resource ask the same: the answer is cached on what it depends on."""
+    return list(_candidates(tuple(resource.items()), tuple(labels.get(k) for k in LABELS_USED)))
+
+
+@lru_cache(maxsize=16384)
+def _candidates(
+    resource_items: tuple[tuple[str, str], ...], label_values: tuple[str | None, ...]
+) -> tuple[Candidate, ...]:
+    resource = dict(resource_items)
+    labels = {k: v for k, v in zip(LABELS_USED, label_values, strict=True) if v is not None}
     out: list[Candidate] = []
 
     def add(attr: str, raw: str | None, kinds: Iterable[str], shown: str | None = None) -> None:
@@ -113,7 +128,7 @@ def candidates(resource: dict[str, str], labels: dict[str, str]) -> list[Candida
     add("service", labels.get("service"), service_kinds)
     add("k8s.namespace.name", resource.get("k8s.namespace.name"), ["ci:k8s_namespace"])
     add("namespace", labels.get("namespace"), ["ci:k8s_namespace"])
-    return out
+    return tuple(out)
 
 
 def _lookup(
@@ -169,7 +184,13 @@ def run(batch: pipeline.Batch) -> None:
             fallback[alert.pk] = item.default_service_id
     if not todo:
         return
-    wanted_by_alert = {pk: candidates(a.resource or {}, a.labels or {}) for pk, a in todo.items()}
+    wanted_by_alert = {
+        pk: _candidates(
+            tuple((a.resource or {}).items()),
+            tuple((a.labels or {}).get(k) for k in LABELS_USED),
+        )
+        for pk, a in todo.items()
+    }
     wanted = {(k, v) for cands in wanted_by_alert.values() for _, k, v in cands}
     found = _lookup(batch.organization_id, wanted) if wanted else {}
     services = (
