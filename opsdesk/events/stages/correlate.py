@@ -782,6 +782,7 @@ def _refresh(
     for pk, service in services.items():
         if service:
             groups[pk].service_id = service
+    changed = _changed_meanwhile(state, [pk for pk in groups if pk not in batch.groups_opened])
     for group in groups.values():
         group.updated_at = batch.now
     bulk_set(
@@ -801,6 +802,25 @@ def _refresh(
         ],
     )
     for pk, group in groups.items():
+        if pk in changed:
+            del state.groups[pk]  # read again next time
+            continue
         rows = state.groups[pk]
         rows.version = batch.now
         rows.stored = (group.onset_at, group.last_event_at)
+
+
+def _changed_meanwhile(state: OrgState, pks: list[int]) -> set[int]:
+    """Groups someone else changed since this batch read their version (an operator's merge
+    committed while the batch ran): their rows are not kept past this batch. The groups are
+    locked from here to the commit (PostgreSQL; the incident stage locks them next anyway,
+    in the same order), so nobody changes them between this check and the batch's write."""
+    if not pks:
+        return set()
+    current = dict(
+        AlertGroup.objects.select_for_update(of=("self",))
+        .filter(pk__in=pks)
+        .order_by("pk")
+        .values_list("pk", "updated_at")
+    )
+    return {pk for pk in pks if current.get(pk) != state.groups[pk].version}

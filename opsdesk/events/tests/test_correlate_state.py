@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from opsdesk.cmdb.models import Relationship
 from opsdesk.cmdb.tests.factories import ci, relate
@@ -167,7 +168,6 @@ def test_an_operator_merge_is_seen_by_the_next_batch(cast, shop, committed, load
     target.refresh_from_db()
     assert (target.alert_count, target.severity) == (2, "critical")
     state = kept.peek(org.pk)
-    assert other.pk not in state.groups
     assert set(state.groups[target.pk].rows) == set(target.alerts.values_list("pk", flat=True))
 
 
@@ -305,3 +305,19 @@ def test_a_neighbourhood_extended_batch_by_batch_answers_as_one_read_at_once(cas
         fresh.extend([start])
         assert kept_hood.reach(start) == fresh.reach(start)
         assert kept_hood.downstream(start) == fresh.downstream(start)
+
+
+def test_a_group_changed_while_the_batch_ran_is_not_kept(cast, shop, committed, monkeypatch):
+    org = cast.org_a
+    committed(correlate, alert_batch(org, [{"title": "db down", "ci": shop["db"], "t": 0}]))
+    group = _group_of("db down")
+    real = stage._catch_up
+
+    def meanwhile(state, batch, group_by):  # an operator's change commits mid-batch
+        real(state, batch, group_by)
+        AlertGroup.objects.filter(pk=group.pk).update(updated_at=timezone.now())
+
+    monkeypatch.setattr(stage, "_catch_up", meanwhile)
+    committed(correlate, alert_batch(org, [{"title": "app errors", "ci": shop["app"], "t": 20}]))
+    assert _group_of("app errors") == group
+    assert group.pk not in kept.peek(org.pk).groups
