@@ -447,6 +447,8 @@ def _settings_post(**over: Any) -> dict[str, Any]:
         "incident_min_severity": "major",
         "incident_team": "",
         "resolve_after_seconds": "120",
+        "propagation_seconds": "240",
+        "reopen_seconds": "1800",
     }
     data.update(over)
     return data
@@ -466,6 +468,7 @@ def test_settings_page_saves_through_the_action_and_names_bad_fields(client, sce
         ["alertname", "cluster"],
     )
     assert conf.incident_team_id == cast.team_a.pk and conf.resolve_after_seconds == 120
+    assert (conf.propagation_seconds, conf.reopen_seconds) == (240, 1800)
     bad = client.post("/events/settings/", _settings_post(topology_hops="40"))
     assert bad.status_code == 422 and "Between 0 and 10" in bad.content.decode()
     assert CorrelationSettings.for_org(cast.org_a.pk).topology_hops == 2
