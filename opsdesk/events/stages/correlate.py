@@ -11,9 +11,9 @@ arrives late still finds the group its events belong to), together with the grou
 batch opens. In order:
 
 (a) *topology*: the alert's CI is at most ``settings.topology_hops`` hops from a CI of the
-    group that alerted within `PROPAGATION` (3 min) of it, along impact-carrying
-    relationships, on a path that shares a cause (one depends on the other, or both on a
-    common CI: see `opsdesk.events.correlation.topology`); the
+    group that alerted within ``settings.propagation_seconds`` (default 3 min) of it, along
+    impact-carrying relationships, on a path that shares a cause (one depends on the other,
+    or both on a common CI: see `opsdesk.events.correlation.topology`); the
     nearest group wins, then the one whose last event is nearest in time. Score
     ``1 - hops / (k + 1)``.
 (b) *time and attributes*: the alert's ``settings.group_by`` values equal those of an alert
@@ -66,7 +66,7 @@ SCRATCH_GROWN = "correlation.grown"
 #: Share of a group's CIs (in the window) that must share a cause with a CI joining it.
 #: (2/3 measured 0.838 F1 against 0.831 on the benchmark: within the seeds' spread.)
 COHERENCE = 0.5
-#: Propagation: a failure reaches what depends on it within minutes (a hop takes seconds,
+#: Propagation (``settings.propagation_seconds``, this by default): a failure reaches what depends on it within minutes (a hop takes seconds,
 #: monitoring notices within a scrape interval or a short "for" clause), so a topology join
 #: needs an alert of the group *on the CI it connects through* that started at most this
 #: long before or after the new one. The window (`window_seconds`) still bounds the group
@@ -432,7 +432,7 @@ def _choose(alert: Alert, when: datetime, key: str, template: str, ctx: Context)
         # nearest in time, then the earlier group and CI (the order of the groups and of
         # their CIs). The first that admits the alert and keeps a common cause wins: a group
         # that fails those fails at every distance.
-        propagation = min(window, PROPAGATION)
+        propagation = min(window, timedelta(seconds=settings.propagation_seconds))
         # _within(span, when, propagation), inlined: this loop runs for every CI in reach.
         earliest, latest = when - propagation, when + propagation
         by_ci = ctx.by_ci

@@ -7,11 +7,12 @@ channel "event", the group's business service and CI (the top root-cause candida
 CI of the group's first alert), impact and urgency from `PRIORITY_GRID` (service tier x
 severity), assigned to the CI's support team, else the settings' ``incident_team``, else the
 service desk's default team. A group whose key matches a group resolved less than
-`REOPEN_WINDOW` ago reopens that group's incident instead.
+``reopen_seconds`` ago (`CorrelationSettings`, default an hour) reopens that group's incident
+instead.
 
 **Update.** When a group grows (new firing alerts) or worsens, one work note per group per
 batch lists the new alerts; a worse severity raises impact / urgency (never lowers them).
-A touched group whose incident was resolved less than `REOPEN_WINDOW` ago reopens it; after
+A touched group whose incident was resolved less than ``reopen_seconds`` ago reopens it; after
 that, or once the incident is closed, it opens a new one.
 
 **Resolve.** When every alert of a group has resolved and the group has been quiet for
@@ -55,8 +56,12 @@ from opsdesk.servicedesk.models import Activity, Incident, ServiceDeskSettings
 
 logger = logging.getLogger(__name__)
 
-#: A group that fires again this soon after its incident was resolved reopens the incident.
-REOPEN_WINDOW = timedelta(hours=1)
+
+def reopen_window(conf: CorrelationSettings) -> timedelta:
+    """A group that fires again this soon after its incident was resolved reopens it."""
+    return timedelta(seconds=conf.reopen_seconds)
+
+
 #: At most this many alerts are named in one work note (the rest are counted).
 NOTE_ALERTS = 10
 #: Resolution codes tried in order when the alerts clear (else the desk's first code).
@@ -354,23 +359,23 @@ def reopen_incident(incident: Incident, group: AlertGroup, reason: str) -> Incid
     return incident
 
 
-def _reopenable(incident: Incident | None, now: datetime) -> bool:
+def _reopenable(incident: Incident | None, now: datetime, window: timedelta) -> bool:
     return (
         incident is not None
         and incident.state == IncidentState.RESOLVED
         and incident.resolved_at is not None
-        and now - incident.resolved_at <= REOPEN_WINDOW
+        and now - incident.resolved_at <= window
     )
 
 
 def _twin_candidates(groups: list[AlertGroup], batch: pipeline.Batch) -> list[AlertGroup]:
     """Twins of the batch's newly opened groups: groups with the same key, resolved less
-    than REOPEN_WINDOW ago, whose incident can be reopened (the same fault firing again).
+    than the reopen window ago, whose incident can be reopened (the same fault firing again).
     Newest first; one query for the batch instead of one per group."""
     keys = {g.key for g in groups if g.key and g.pk in batch.groups_opened}
     if not keys:
         return []
-    since = batch.now - REOPEN_WINDOW
+    since = batch.now - reopen_window(batch.settings)
     return list(
         AlertGroup.objects.filter(
             organization_id=batch.organization_id,
@@ -603,7 +608,7 @@ def _run(batch: pipeline.Batch) -> None:
                 continue
             if incident is not None and incident.state == IncidentState.CANCELLED:
                 continue  # a person decided this is not an incident
-            if _reopenable(incident, batch.now):
+            if _reopenable(incident, batch.now, reopen_window(conf)):
                 reopen_incident(
                     incident,
                     group,

@@ -371,3 +371,22 @@ def test_one_neighbourhood_walk_per_batch(cast, shop, django_assert_max_num_quer
     assert shop["shop"].pk in hood.reach(shop["db"].pk)
     with django_assert_max_num_queries(0):  # the reasons name CIs without asking again
         hood.describe(hood.reach(shop["db"].pk)[shop["shop"].pk].path)
+
+
+def test_the_propagation_time_is_the_organisations_setting(cast, shop):
+    # The same three alerts as above, web-03's 4 minutes after app-02's: with a five-minute
+    # propagation time the cascade is one group.
+    correlate(
+        alert_batch(
+            cast.org_a,
+            [
+                {"title": "db-07 down", "ci": shop["db"], "t": 0},
+                {"title": "app-02 errors", "ci": shop["app"], "t": 30},
+                {"title": "web-03 slow", "ci": shop["web"], "t": 30 + 240},
+            ],
+            window_seconds=1800,
+            propagation_seconds=300,
+        )
+    )
+    db, app, web = groups_of("db-07 down", "app-02 errors", "web-03 slow")
+    assert db == app == web

@@ -314,9 +314,27 @@ def test_group_firing_long_after_opens_a_new_incident(cast, cis):
         transition="resolve",
         resolution_code="solved_permanently",
         resolution_notes="Fixed.",
-        at=timezone.now() - stage.REOPEN_WINDOW - timedelta(minutes=5),
+        at=timezone.now() - timedelta(hours=1, minutes=5),
     )
     _run(batch_for(cast.org_a, touched=(g,)))
+    g.refresh_from_db()
+    assert g.incident_id != first.pk and Incident.objects.count() == 2
+
+
+def test_the_reopen_window_is_the_organisations_setting(cast, cis):
+    g = group(cast.org_a, {"severity": "major"}, service=cis["banking"])
+    _run(batch_for(cast.org_a, opened=(g,)))
+    g.refresh_from_db()
+    first = desk.transition_incident(
+        acting_user=cast.agent,
+        incident=g.incident,
+        transition="resolve",
+        resolution_code="solved_permanently",
+        resolution_notes="Fixed.",
+        at=timezone.now() - timedelta(minutes=10),
+    )
+    # Ten minutes ago is inside the default hour but outside a five-minute window.
+    _run(batch_for(cast.org_a, touched=(g,), reopen_seconds=300))
     g.refresh_from_db()
     assert g.incident_id != first.pk and Incident.objects.count() == 2
 
