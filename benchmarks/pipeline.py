@@ -49,8 +49,18 @@ CASES = (("generic", 0.0), ("generic", 0.9), ("alertmanager", 0.0), ("alertmanag
 #: Simulated time between batches (an alert storm: groups of earlier batches stay open).
 BATCH_GAP = timedelta(seconds=60)
 UNKNOWN_HOSTS = 0.1
-#: The stages up to and including correlation ("through dedup and correlation").
-FRONT = ("silence", "dedup", "flapping", "bind", "maintenance", "correlate")
+#: The stages up to and including correlation ("through dedup and correlation"), with the
+#: writes of the batch's alerts and history (`pipeline.write_alerts` / `write_history`).
+FRONT = (
+    "silence",
+    "dedup",
+    "flapping",
+    "bind",
+    "maintenance",
+    "correlate",
+    "write_alerts",
+    "write_history",
+)
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 

@@ -18,11 +18,13 @@ commit or open its own transaction boundary that outlives the batch.
 `Alert` objects in memory and hand their writes to the `Batch`: new alerts (`Batch.add_new`,
 ids already allocated, so later stages and history rows can name them), changed existing
 alerts with the columns that changed (`Batch.changed`), and history rows
-(`Batch.add_history`). `run` writes them with one statement each: the alerts (one INSERT
-of the new ones with every column, one UPDATE of the changed ones) before the first stage
-that reads alerts back from the database (``correlate``), the history after ``correlate``,
-so that a row of an alert that correlation just grouped is written with its group (rows
-made while the alert had a group keep that one). Whatever is left is written when the run
+(`Batch.add_history`). They are written with one statement each: the alerts (one INSERT
+of the new ones with every column, one UPDATE of the changed ones) by ``correlate`` once
+it has grouped them (`write_alerts`: a new alert is inserted once, with its group and
+template; correlate reads none of the batch's alerts back before that), or by `run` before
+the next stage when correlate did not run or grouped nothing; the history after
+``correlate``, so that a row of an alert that correlation just grouped is written with its
+group (rows made while the alert had a group keep that one). Whatever is left is written when the run
 ends (``run(batch, only=("dedup",))`` in tests still leaves its rows in the database). A
 stage before the writes that needs the batch's history reads it from `Batch.history` as
 well as from the database (flapping does). The two writes are registered in `STAGES` too
@@ -50,8 +52,8 @@ ORDER = (
     "root_cause",
     "runbooks",
 )
-#: The first stage that reads the batch's alerts from the database: the front stages'
-#: alert writes go out before it, and the history after it.
+#: The stage that groups the batch's alerts (and writes them itself, grouped): the front
+#: stages' writes that are still pending go out after it, the alerts before the history.
 READS_ALERTS = "correlate"
 WRITE_ALERTS = "write_alerts"
 WRITE_HISTORY = "write_history"
@@ -222,9 +224,8 @@ def run(batch: Batch, only: tuple[str, ...] | None = None) -> Batch:
         fn = STAGES.get(name)
         if fn is None:
             continue
-        if index >= reads_at:
-            _write(batch, WRITE_ALERTS)
         if index > reads_at:
+            _write(batch, WRITE_ALERTS)
             _write(batch, WRITE_HISTORY)
         fn(batch)
     _write(batch, WRITE_ALERTS)

@@ -57,7 +57,7 @@ from opsdesk.events.correlation.state import GroupRows, OrgState, Row
 from opsdesk.events.correlation.timekeys import key_of
 from opsdesk.events.correlation.topology import Neighbourhood, ServicesAbove, cmdb_version
 from opsdesk.events.models import Alert, AlertEvent, AlertGroup, CorrelationDecision
-from opsdesk.events.pipeline import Batch, stage
+from opsdesk.events.pipeline import Batch, stage, write_alerts
 from opsdesk.events.stages.dedup import bulk_set
 
 SCRATCH_HOOD = "correlation.neighbourhood"
@@ -637,9 +637,18 @@ def correlate(batch: Batch) -> None:
             alert.group = cand.group
             changed.append(alert)
             state.groups[cand.group.pk].put(alert_id, _row(alert, group_by))
-        _write_grouped(changed)
+        _write_grouped(batch, changed)
         _write_decisions(batch, decisions)
-        _history_to_groups([(alert_id, cand.group.pk) for alert_id, cand in assigned.items()])
+        # The batch's own history rows are written after this stage with the alert's group;
+        # older rows without a group (first seen resolved, suppressed) join it here.
+        created = {i.alert.pk for i in batch.items if i.created and i.alert is not None}
+        _history_to_groups(
+            [
+                (alert_id, cand.group.pk)
+                for alert_id, cand in assigned.items()
+                if alert_id not in created
+            ]
+        )
         touched.update(c.group.pk for c in assigned.values())
 
     if touched:
@@ -715,9 +724,12 @@ def _write_decisions(batch: Batch, decisions: list[Decision]) -> None:
         )
 
 
-def _write_grouped(alerts: list[Alert]) -> None:
-    """The newly grouped alerts' group and template (one UPDATE)."""
-    bulk_set(Alert, alerts, ["group", "template"])
+def _write_grouped(batch: Batch, alerts: list[Alert]) -> None:
+    """Write the batch's alerts now that they are grouped (`pipeline.write_alerts`): the
+    new ones inserted once, with their group and template; the existing ones' changed
+    columns, these two among them, in one UPDATE."""
+    batch.changed(alerts, ["group", "template"])
+    write_alerts(batch)
 
 
 def _q(name: str) -> str:
