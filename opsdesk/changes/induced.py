@@ -172,19 +172,30 @@ def _best(ids: set[int], nearby: dict[int, Near]) -> tuple[int, Near] | None:
     return ci_id, nearby[ci_id]
 
 
-def candidate_changes(incident: Incident, window: timedelta, ids: list[int]) -> QuerySet[Change]:
-    opened = incident.opened_at
+def _changes_in_time(
+    organization_id: int, first: datetime, last: datetime, window: timedelta
+) -> QuerySet[Change]:
+    """Changes (not cancelled) implemented, or still implementing, from ``window`` before
+    `first` up to `last`: the time rule of a change that can have caused an incident opened
+    between `first` and `last`."""
     return (
         Change.objects.filter(
-            organization_id=incident.organization_id,
+            organization_id=organization_id,
             actual_start__isnull=False,
-            actual_start__lte=opened,
+            actual_start__lte=last,
         )
         .exclude(state=ChangeState.CANCELLED)
         .filter(
-            Q(actual_end__gte=opened - window)
+            Q(actual_end__gte=first - window)
             | Q(actual_end__isnull=True, state=ChangeState.IMPLEMENT)
         )
+    )
+
+
+def candidate_changes(incident: Incident, window: timedelta, ids: list[int]) -> QuerySet[Change]:
+    opened = incident.opened_at
+    return (
+        _changes_in_time(incident.organization_id, opened, opened, window)
         .filter(Q(cis__in=ids) | Q(service_id__in=ids))
         .distinct()
         .prefetch_related("cis")
@@ -332,19 +343,7 @@ def _may_have_causes(organization_id: int, incidents: list[Incident]) -> bool:
     window = timedelta(hours=window_hours(organization_id))
     first = min(i.opened_at for i in incidents)
     last = max(i.opened_at for i in incidents)
-    changes = (
-        Change.objects.filter(
-            organization_id=organization_id,
-            actual_start__isnull=False,
-            actual_start__lte=last,
-        )
-        .exclude(state=ChangeState.CANCELLED)
-        .filter(
-            Q(actual_end__gte=first - window)
-            | Q(actual_end__isnull=True, state=ChangeState.IMPLEMENT)
-        )
-    )
-    if changes.exists():
+    if _changes_in_time(organization_id, first, last, window).exists():
         return True
     return (
         Deployment.objects.filter(
