@@ -120,10 +120,6 @@ class Batch:
         for alert in alerts:
             self.new_alerts[alert.pk] = alert
 
-    def is_new(self, alert: Alert) -> bool:
-        """The alert was created by this batch and is not written yet."""
-        return alert.pk in self.new_alerts
-
     def changed(self, alerts: list[Alert], fields: tuple[str, ...] | list[str]) -> None:
         """Existing alerts whose `fields` changed (new ones are written whole anyway)."""
         added = False
