@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import transaction
@@ -304,35 +305,31 @@ def test_group_firing_again_reopens_the_incident_a_person_resolved(cast, cis):
     assert g.incident.reopen_count == 1
 
 
-def test_group_firing_long_after_opens_a_new_incident(cast, cis):
+def _group_resolved_ago(cast, cis, ago: timedelta) -> tuple[Any, Any]:
+    """A group whose incident was resolved `ago` before now: (group, incident)."""
     g = group(cast.org_a, {"severity": "major"}, service=cis["banking"])
     _run(batch_for(cast.org_a, opened=(g,)))
     g.refresh_from_db()
-    first = desk.transition_incident(
+    resolved = desk.transition_incident(
         acting_user=cast.agent,
         incident=g.incident,
         transition="resolve",
         resolution_code="solved_permanently",
         resolution_notes="Fixed.",
-        at=timezone.now() - timedelta(hours=1, minutes=5),
+        at=timezone.now() - ago,
     )
+    return g, resolved
+
+
+def test_group_firing_long_after_opens_a_new_incident(cast, cis):
+    g, first = _group_resolved_ago(cast, cis, timedelta(hours=1, minutes=5))
     _run(batch_for(cast.org_a, touched=(g,)))
     g.refresh_from_db()
     assert g.incident_id != first.pk and Incident.objects.count() == 2
 
 
 def test_the_reopen_window_is_the_organisations_setting(cast, cis):
-    g = group(cast.org_a, {"severity": "major"}, service=cis["banking"])
-    _run(batch_for(cast.org_a, opened=(g,)))
-    g.refresh_from_db()
-    first = desk.transition_incident(
-        acting_user=cast.agent,
-        incident=g.incident,
-        transition="resolve",
-        resolution_code="solved_permanently",
-        resolution_notes="Fixed.",
-        at=timezone.now() - timedelta(minutes=10),
-    )
+    g, first = _group_resolved_ago(cast, cis, timedelta(minutes=10))
     # Ten minutes ago is inside the default hour but outside a five-minute window.
     _run(batch_for(cast.org_a, touched=(g,), reopen_seconds=300))
     g.refresh_from_db()
