@@ -27,9 +27,11 @@ Results: benchmarks/results/pipeline-<database>.{json,md}.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import platform
+import pstats
 import random
 import subprocess
 import sys
@@ -224,6 +226,7 @@ def run_case(shape: str, dup: float, args: argparse.Namespace, meter: Meter) -> 
     traffic = Traffic(topo, case, args.seed)
     began = timezone.now() - BATCH_GAP * (args.batches + 2)
     batches = []
+    profiles: list[cProfile.Profile] = []
     for index in range(args.batches + 1):
         idents = traffic.draw(args.batch_size, 0.0 if index == 0 else dup)
         start = began + BATCH_GAP * index
@@ -234,8 +237,14 @@ def run_case(shape: str, dup: float, args: argparse.Namespace, meter: Meter) -> 
         inbox.store(organization_id=org.pk, source=shape, events=events, body=body)
         meter.reset()
         reset_queries()
+        profiler = cProfile.Profile() if args.profile and index else None
         cpu0, server0, wall0 = time.process_time(), meter.server_cpu(), time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
         done = inbox.process_pending("bench", limit=1)
+        if profiler is not None:
+            profiler.disable()
+            profiles.append(profiler)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         server = meter.server_cpu()
         if done != len(events):
@@ -257,6 +266,12 @@ def run_case(shape: str, dup: float, args: argparse.Namespace, meter: Meter) -> 
                 "queries": queries,
             }
         )
+    if profiles:
+        stats = pstats.Stats(profiles[0])
+        for extra in profiles[1:]:
+            stats.add(extra)
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        stats.dump_stats(str(Path(args.profile) / f"{case}.pstats"))
     events = sum(b["events"] for b in batches)
     seconds = sum(b["seconds"] for b in batches)
     cpu = sum(b["cpu_seconds"] for b in batches)
@@ -345,6 +360,8 @@ def _run_child(code: Path, tag: str, args: argparse.Namespace) -> dict[str, Any]
     ]
     if args.database_url:
         cmd += ["--database-url", args.database_url]
+    if args.profile and tag == "now":
+        cmd += ["--profile", str(Path(args.profile).resolve())]
     env = {**os.environ, "PYTHONPATH": str(code)}
     out = subprocess.run(cmd, cwd=code, env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -433,6 +450,9 @@ def main() -> None:
     parser.add_argument("--baseline", default=BASELINE, help="git ref, or 'none'")
     parser.add_argument("--cases", default="", help="e.g. generic-0,alertmanager-90; default all")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--profile", default="", help="directory: a cProfile of the measured batches per case"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="now", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -175,6 +175,19 @@ def insert_instances(objs: Sequence[models.Model], *, returning: bool = True) ->
         obj._state.db = using
 
 
+def next_ids(cursor: Any, model: type[models.Model], count: int) -> list[int]:
+    """PostgreSQL: `count` new ids from the sequence of `model`'s id column, ascending, in
+    one statement. The sequence is looked up once (a scalar subquery, run as an InitPlan):
+    looked up per row it costs more than the nextval calls themselves."""
+    meta = model._meta
+    cursor.execute(
+        "SELECT nextval((SELECT pg_get_serial_sequence(%s, %s)::regclass)) "
+        "FROM generate_series(1, %s)",
+        ['"{}"'.format(meta.db_table.replace('"', '""')), meta.pk.column, count],
+    )
+    return sorted(row[0] for row in cursor.fetchall())
+
+
 def _copy_rows(
     connection: Any,
     model: type[models.Model],
@@ -193,11 +206,7 @@ def _copy_rows(
     with connection.cursor() as django_cursor:
         cursor = django_cursor.cursor  # the psycopg cursor, inside Django's transaction
         if returning:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [meta.db_table, pk.column, returning],
-            )
-            keys = [row[0] for row in cursor.fetchall()]
+            keys = next_ids(cursor, model, returning)
             columns = [pk.column, *columns]
         statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(meta.db_table), sql.SQL(", ").join(map(sql.Identifier, columns))

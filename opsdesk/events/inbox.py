@@ -10,9 +10,11 @@ dropped: ``opsdesk events retry`` puts it back).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -190,6 +192,25 @@ def apply(entries: list[InboxEntry], now: datetime | None = None) -> int:
     return total
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for one batch. A batch of a thousand events
+    allocates hundreds of thousands of short-lived objects, each few hundred of which start
+    a collection that also walks the worker's long-lived ones (the kept correlation state):
+    measured with the pipeline benchmark, those collections took a fifth of a batch. The
+    batch's own cycles are collected once it is done (the young generations, here, so the
+    batch pays for it), and its memory is bounded by the batch size."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect(1)
+
+
 def process_pending(
     worker: str = "",
     limit: int = 200,
@@ -209,7 +230,7 @@ def process_pending(
     cannot hold up the rest."""
     narrow = {"organization_id": organization_id, "up_to_id": up_to_id, "older_than": older_than}
     try:
-        with transaction.atomic():
+        with collector_paused(), transaction.atomic():
             entries = _claim(limit, ids, **narrow)
             if not entries:
                 return 0

@@ -58,7 +58,7 @@ from opsdesk.events.correlation.timekeys import key_of
 from opsdesk.events.correlation.topology import Neighbourhood, ServicesAbove, cmdb_version
 from opsdesk.events.models import Alert, AlertEvent, AlertGroup, CorrelationDecision
 from opsdesk.events.pipeline import Batch, stage, write_alerts
-from opsdesk.events.stages.dedup import bulk_set
+from opsdesk.events.stages.dedup import bulk_set, insert_rows
 
 SCRATCH_HOOD = "correlation.neighbourhood"
 #: Groups that gained alerts in this batch (root_cause re-ranks only those).
@@ -127,16 +127,23 @@ class Near:
         elif not (self.hi < span[0] - w or self.lo > span[1] + w):
             self.maybe[ci] = None
 
-    def shared(self, cis: dict[int, Span], when: datetime) -> tuple[int, Counter[int]]:
+    def shared(
+        self, cis: dict[int, Span], when: datetime, mine: dict[int, Any]
+    ) -> tuple[int, dict[int, int]]:
         """How many of the candidate's CIs are within the window of `when`, and for each CI
-        how many of those are it or depend on it (`Neighbourhood.shared_dependencies`)."""
-        extra = [ci for ci in self.maybe if _within(cis[ci], when, self.window)]
-        if not extra:
-            return len(self.always), self.counts
-        counts = Counter(self.counts)
+        of `mine` (what the joining alert's CI is or depends on) how many of those are it
+        or depend on it (`Neighbourhood.shared_dependencies`)."""
+        # _within(cis[ci], when, window), inlined: this runs per candidate and alert.
+        lo, hi = when - self.window, when + self.window
+        extra = [ci for ci in self.maybe if cis[ci][0] <= hi and lo <= cis[ci][1]]
+        counts = self.counts
+        out = {dependency: counts[dependency] for dependency in mine}
         for ci in extra:
-            counts.update(self.hood.downstream(ci).keys())
-        return len(self.always) + len(extra), counts
+            below = self.hood.downstream(ci)
+            for dependency in out:
+                if dependency in below:
+                    out[dependency] += 1
+        return len(self.always) + len(extra), out
 
 
 @dataclass(eq=False)
@@ -223,6 +230,9 @@ class Context:
     hi: datetime
     by_ci: dict[int, list[Candidate]] = field(default_factory=lambda: defaultdict(list))
     by_key: dict[str, list[Candidate]] = field(default_factory=lambda: defaultdict(list))
+    #: A candidate stays listed under a template it has since let go (`MAX_TEMPLATES`):
+    #: readers check that it still has it.
+    by_template: dict[str, list[Candidate]] = field(default_factory=lambda: defaultdict(list))
 
     def __post_init__(self) -> None:
         for cand in self.candidates:
@@ -233,6 +243,8 @@ class Context:
             self.by_ci[ci].append(cand)
         for key in cand.keys:
             self.by_key[key].append(cand)
+        for template in cand.templates:
+            self.by_template[template].append(cand)
 
     def near(self, cand: Candidate) -> Near:
         if cand.near is None:
@@ -460,7 +472,7 @@ def _choose(alert: Alert, when: datetime, key: str, template: str, ctx: Context)
                     continue
                 if mine is None:
                     mine = hood.downstream(alert.ci_id)
-                count, shared = ctx.near(cand).shared(cand.cis, when)
+                count, shared = ctx.near(cand).shared(cand.cis, when, mine)
                 common = _common_cause(alert.ci_id, mine, count, shared, hood)
                 if common is None:
                     failed.add(cand)
@@ -492,21 +504,35 @@ def _choose(alert: Alert, when: datetime, key: str, template: str, ctx: Context)
             )
             return Choice(cand, Method.TIME, 1.0, reason)
     if template:
+        # Through the index by template: each distinct template of the candidates is
+        # compared once, and only the candidates holding one similar enough are looked at.
         threshold = settings.text_similarity
-        best_text: tuple[float, Candidate, str] | None = None
-        for cand in ctx.candidates:
-            if alert.ci_id and cand.cis:
-                continue  # the CMDB knows both and found them unrelated
-            if not cand.admits(when, window):
+        hits: list[tuple[Candidate, str]] = []  # those of the best score so far
+        best_score = threshold
+        lo, hi = when - window, when + window
+        for other, holders in ctx.by_template.items():
+            score = textmod.similarity(template, other)
+            if score < best_score:
                 continue
-            for other, span in cand.templates.items():
-                if not _within(span, when, window):
+            for cand in holders:
+                span = cand.templates.get(other)
+                if span is None or span[0] > hi or span[1] < lo:
+                    continue  # _within(span, when, window), inlined
+                if alert.ci_id and cand.cis:
+                    continue  # the CMDB knows both and found them unrelated
+                if not cand.admits(when, window):
                     continue
-                score = textmod.similarity(template, other)
-                if score >= threshold and (best_text is None or score > best_text[0]):
-                    best_text = (score, cand, other)
-        if best_text is not None:
-            score, cand, other = best_text
+                if score > best_score or not hits:
+                    best_score, hits = score, []
+                hits.append((cand, other))
+        if hits:
+            # Of equally good, the earlier candidate, then its earlier template.
+            first = min(cand.index for cand, _ in hits)
+            cand, other = min(
+                ((c, t) for c, t in hits if c.index == first),
+                key=lambda hit: list(hit[0].templates).index(hit[1]),
+            )
+            score = best_score
             reason = (
                 f"Text template {template!r} is {score:.0%} similar to {other!r} of "
                 f"{cand.group.number} (threshold {threshold:.0%})."
@@ -516,18 +542,17 @@ def _choose(alert: Alert, when: datetime, key: str, template: str, ctx: Context)
 
 
 def _common_cause(
-    start: int, mine: dict[int, Any], count: int, shared: Counter[int], hood: Neighbourhood
+    start: int, mine: dict[int, Any], count: int, shared: dict[int, int], hood: Neighbourhood
 ) -> str | None:
     """Coherence: a group should keep a common cause. Some CI that the new alert's CI is or
     depends on must also be (or be depended on by) at least half of the group's `count`
-    CIs of the window (`shared`: for each CI, how many of those are it or depend on it);
-    else the new alert only touches the group's edge (a noisy neighbour, or a second fault
-    beside the first) and does not join by topology. Returns "" or a clause naming the
+    CIs of the window (`shared`: for each CI of `mine`, how many of those are it or depend
+    on it); else the new alert only touches the group's edge (a noisy neighbour, or a
+    second fault beside the first) and does not join by topology. Returns "" or a clause naming the
     shared dependency, None when there is none."""
     if not count:
         return None
-    counts: dict[int, int] = {dependency: shared[dependency] for dependency in mine}
-    best = max(counts.items(), key=lambda kv: (kv[1], -mine[kv[0]].hops), default=None)
+    best = max(shared.items(), key=lambda kv: (kv[1], -mine[kv[0]].hops), default=None)
     if best is None or best[1] < COHERENCE * count:
         return None
     if count == 1:
@@ -616,6 +641,8 @@ def correlate(batch: Batch) -> None:
             ctx.by_ci[alert.ci_id].append(cand)
         if key and key not in cand.keys:
             ctx.by_key[key].append(cand)
+        if template and template not in cand.templates:
+            ctx.by_template[template].append(cand)
         cand.add(alert.ci_id, key, template, start)
         assigned[alert.pk] = cand
         decisions.append(
@@ -684,44 +711,27 @@ def _open(batch: Batch, opened: list[Candidate], decisions: list[Decision]) -> N
 
 
 def _write_decisions(batch: Batch, decisions: list[Decision]) -> None:
-    """INSERT the decisions (one statement; rows, not model instances: a thousand
+    """INSERT the decisions (one COPY on PostgreSQL; rows, not model instances: a thousand
     instances cost more than the statement)."""
-    conn = connection
     fields = [f for f in CorrelationDecision._meta.concrete_fields if not f.primary_key]
     defaults = {f.attname: f.get_default() for f in fields}
-    rows = [
-        {
-            **defaults,
-            "organization_id": batch.organization_id,
-            "alert_id": d.alert_id,
-            "group_id": d.candidate.group.pk,
-            "method": d.method,
-            "score": d.score,
-            "reason": d.reason,
-            "at": batch.now,
-            "actor_id": None,
-        }
-        for d in decisions
-    ]
-    table = _q(CorrelationDecision._meta.db_table)
-    names = ", ".join(_q(f.column) for f in fields)
-    with conn.cursor() as cursor:
-        if conn.vendor == "postgresql":
-            spec = ", ".join(
-                f"{_q(f.column)} {f.rel_db_type(conn) if f.is_relation else f.db_type(conn)}"
-                for f in fields
-            )
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT {names} "  # noqa: S608 - model names
-                f"FROM json_to_recordset(%s::json) AS v({spec})",
-                [orjson.dumps([{f.column: r[f.attname] for f in fields} for r in rows]).decode()],
-            )
-            return
-        marks = ", ".join(["%s"] * len(fields))
-        cursor.executemany(
-            f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 - model names
-            [[f.get_db_prep_save(r[f.attname], conn) for f in fields] for r in rows],
-        )
+    insert_rows(
+        CorrelationDecision,
+        [
+            {
+                **defaults,
+                "organization_id": batch.organization_id,
+                "alert_id": d.alert_id,
+                "group_id": d.candidate.group.pk,
+                "method": d.method,
+                "score": d.score,
+                "reason": d.reason,
+                "at": batch.now,
+                "actor_id": None,
+            }
+            for d in decisions
+        ],
+    )
 
 
 def _write_grouped(batch: Batch, alerts: list[Alert]) -> None:
