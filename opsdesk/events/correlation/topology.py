@@ -312,6 +312,10 @@ def cmdb_version(organization_id: int) -> tuple[Any, ...]:
         return tuple(cursor.fetchone())
 
 
+#: Groups whose services above are kept (`ServicesAbove.by_key`) before the memory is reset.
+MAX_KEPT_KEYS = 20_000
+
+
 @dataclass
 class ServicesAbove:
     """`services_above` answered from a per-CI memory: for each CI, the business services it
@@ -324,18 +328,30 @@ class ServicesAbove:
     above: dict[int, dict[int, int]] = field(default_factory=dict)
     #: service CI -> (criticality, 9 when none; name)
     info: dict[int, tuple[int, str]] = field(default_factory=dict)
+    #: key (a group) -> the CIs last asked about and, for each service above them, the
+    #: fewest hops: a group's CIs mostly only grow, so only its new CIs are folded in.
+    by_key: dict[int, tuple[set[int], dict[int, int]]] = field(default_factory=dict)
 
     def best(self, ci_sets: dict[int, set[int]]) -> dict[int, int | None]:
         missing = {ci for cis in ci_sets.values() for ci in cis if ci not in self.above}
         if missing:
             self._walk(missing)
+        if len(self.by_key) > MAX_KEPT_KEYS:
+            self.by_key.clear()
         found: dict[int, int | None] = {}
         for key, cis in ci_sets.items():
-            hops: dict[int, int] = {}
-            for ci in cis:
+            kept = self.by_key.get(key)
+            if kept is not None and kept[0] <= cis:
+                seen, hops = kept
+                new = cis - seen
+            else:  # first asked, or it lost CIs (a split): from scratch
+                seen, hops, new = set(), {}, cis
+            for ci in new:
                 for service, up in self.above[ci].items():
                     if up < hops.get(service, self.depth + 1):
                         hops[service] = up
+            seen.update(new)
+            self.by_key[key] = (seen, hops)
             ranked = [(*self._rank(service, up), service) for service, up in hops.items()]
             found[key] = min(ranked)[-1] if ranked else None
         return found

@@ -141,7 +141,7 @@ def _lookup(
     values = sorted({v for _, v in ident})
     for i in range(0, len(values), CHUNK):
         rows = CIIdentifier.objects.filter(
-            organization_id=organization_id, kind__in=kinds, value__in=values[i : i + CHUNK]
+            organization_id=organization_id, kind__in=kinds, value__any=values[i : i + CHUNK]
         ).values_list("kind", "value", "ci_id", "ci__name")
         for kind, value, ci_id, name in rows:
             if (kind, value) in wanted:
@@ -156,7 +156,7 @@ def _lookup(
                     organization_id=organization_id, ci_class__key__in=classes
                 )
                 .annotate(lname=Lower("name"))
-                .filter(lname__in=names[i : i + CHUNK])
+                .filter(lname__any=names[i : i + CHUNK])
                 .order_by("id")
                 .values_list("ci_class__key", "lname", "id", "name")
             )

@@ -84,7 +84,7 @@ def run(batch: pipeline.Batch) -> None:
     for i in range(0, len(stored), CHUNK):
         rows = (
             AlertEvent.objects.filter(
-                alert_id__in=stored[i : i + CHUNK], kind__in=TRANSITION_KINDS, at__gte=since
+                alert_id__any=stored[i : i + CHUNK], kind__in=TRANSITION_KINDS, at__gte=since
             )
             .exclude(note__in=NOT_TRANSITIONS)
             .values_list("alert_id", "at")
