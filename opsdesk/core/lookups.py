@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.db.models import Field
+from django.db.models import Field, ForeignObject
+from django.db.models.fields.related_lookups import RelatedIn
 from django.db.models.lookups import In
 
 
@@ -36,3 +37,10 @@ class AnyOf(In):
         if not self._as_array(connection):
             return super().get_rhs_op(connection, rhs)
         return f"= ANY({rhs})"
+
+
+@ForeignObject.register_lookup
+class RelatedAnyOf(RelatedIn, AnyOf):
+    """``foreign_key__any=[ids or instances]``."""
+
+    lookup_name = "any"

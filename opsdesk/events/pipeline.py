@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import connections, router
+
 from opsdesk.events.models import Alert, AlertEvent, CorrelationSettings
 from opsdesk.events.normal import NormalisedEvent
 
@@ -159,15 +161,23 @@ def stage(name: str) -> Callable[[Stage], Stage]:
 
 def write_alerts(batch: Batch) -> None:
     """INSERT the batch's new alerts (one statement), UPDATE the changed columns of its
-    changed ones (one statement)."""
+    changed ones (one statement). On PostgreSQL the changed ones are kept as written
+    (`kept_alerts`) for the next batch's dedup."""
+    from opsdesk.events import kept_alerts
     from opsdesk.events.stages.dedup import bulk_insert, bulk_set
 
     if batch.new_alerts:
         bulk_insert(Alert, list(batch.new_alerts.values()), with_pk=True)
         batch.new_alerts = {}
     if batch.dirty_alerts:
-        fields = [f.name for f in Alert._meta.concrete_fields if f.name in batch.dirty_fields]
-        bulk_set(Alert, list(batch.dirty_alerts.values()), fields)
+        alerts = list(batch.dirty_alerts.values())
+        fields = [f for f in Alert._meta.concrete_fields if f.name in batch.dirty_fields]
+        postgresql = connections[router.db_for_write(Alert)].vendor == "postgresql"
+        versions = bulk_set(Alert, alerts, [f.name for f in fields], versions=postgresql)
+        if versions:
+            kept_alerts.remember(
+                batch.organization_id, alerts, [f.attname for f in fields], versions
+            )
         batch.dirty_alerts, batch.dirty_fields = {}, set()
 
 

@@ -33,6 +33,15 @@ def test_any_finds_what_in_finds_for_text_and_numbers(sequences):
     assert set(NumberSequence.objects.filter(pk__any=ids).values_list("pk", flat=True)) == set(ids)
 
 
+def test_any_on_a_foreign_key(cast, sequences):
+    NumberSequence.objects.create(organization=cast.org_b, prefix="INC", last_value=1)
+    rows = NumberSequence.objects.filter(prefix="INC")
+    assert [s.organization_id for s in rows.filter(organization_id__any=[cast.org_b.pk])] == [
+        cast.org_b.pk
+    ]
+    assert rows.filter(organization__any=[cast.org_a, cast.org_b]).count() == 2
+
+
 def test_any_of_nothing_is_no_rows(sequences):
     assert list(NumberSequence.objects.filter(prefix__any=[])) == []
     assert list(NumberSequence.objects.filter(prefix__any=[None])) == []

@@ -40,7 +40,7 @@ from django.db import connections, models, router
 from django.db.models.base import ModelState
 
 from opsdesk.core import bulk
-from opsdesk.events import pipeline
+from opsdesk.events import kept_alerts, pipeline
 from opsdesk.events.choices import EventStatus, GroupState
 from opsdesk.events.models import Alert, AlertGroup
 from opsdesk.events.normal import NormalisedEvent
@@ -102,15 +102,20 @@ def _fill_auto(cols: list[models.Field], objs: list[Any]) -> None:
 
 
 def bulk_set(
-    model: type[models.Model], objs: list[Any], fields: list[str] | tuple[str, ...]
-) -> None:
+    model: type[models.Model],
+    objs: list[Any],
+    fields: list[str] | tuple[str, ...],
+    versions: bool = False,
+) -> dict[Any, str]:
     """Write `fields` of `objs` in one statement per chunk. Django's ``bulk_update`` builds
     one CASE per field over every row, which costs seconds for a thousand alerts. On
     PostgreSQL one ``UPDATE ... FROM json_to_recordset(rows)`` updates every row (one round
     trip, one plan, the rows serialised by orjson); elsewhere one prepared
-    ``UPDATE ... WHERE id = %s`` runs for all rows (``executemany``)."""
+    ``UPDATE ... WHERE id = %s`` runs for all rows (``executemany``). With `versions`, on
+    PostgreSQL: id -> the row version written (`kept_alerts.versions_sql`)."""
+    written: dict[Any, str] = {}
     if not objs:
-        return
+        return written
     conn = connections[router.db_for_write(model)]
     qn = conn.ops.quote_name
     cols = [model._meta.get_field(name) for name in fields]
@@ -123,15 +128,20 @@ def bulk_set(
             f"UPDATE {table} SET {assignments} FROM {_recordset(conn, [*cols, pk])} "  # noqa: S608
             f"WHERE {table}.{qn(pk.column)} = v.{qn(pk.column)}"
         )
+        if versions:
+            sql += f" RETURNING {table}.{qn(pk.column)}, {kept_alerts.versions_sql(table)}"
         with conn.cursor() as cursor:
             for i in range(0, len(objs), SET_CHUNK):
                 cursor.execute(sql, [_json_rows(cols, objs[i : i + SET_CHUNK], [pk])])
-        return
+                if versions:
+                    written.update(cursor.fetchall())
+        return written
     rows = [[c.get_db_prep_save(getattr(o, c.attname), conn) for c in cols] + [o.pk] for o in objs]
     assignments = ", ".join(f"{qn(c.column)} = %s" for c in cols)
     sql = f"UPDATE {table} SET {assignments} WHERE {qn(pk.column)} = %s"  # noqa: S608
     with conn.cursor() as cursor:
         cursor.executemany(sql, rows)
+    return written
 
 
 def _copy(
@@ -314,22 +324,34 @@ _ALERT_JSON = tuple(
 )
 
 
-def _existing_sql() -> str:
-    """PostgreSQL: every column of the alerts of one organisation and a fingerprint array,
-    with their group's state (names from the models, quoted)."""
-    q = '"{}"'.format
+def _q(name: str) -> str:
+    return '"{}"'.format(name.replace('"', '""'))
+
+
+def _existing_sql() -> tuple[str, str, str, str]:
+    """PostgreSQL: every column of alerts with their group's state (``{where}`` to fill in:
+    `_BY_FINGERPRINT` or `_BY_ID`), and the versions of the alerts of one organisation and
+    a fingerprint array (names from the models, quoted)."""
     col = Alert._meta.get_field
-    columns = ", ".join(f"a.{q(f.column)}" for f in Alert._meta.concrete_fields)
-    return (
-        f"SELECT {columns}, g.{q(AlertGroup._meta.get_field('state').column)} "  # noqa: S608
-        f"FROM {q(Alert._meta.db_table)} a LEFT JOIN {q(AlertGroup._meta.db_table)} g "
-        f"ON g.{q(AlertGroup._meta.pk.column)} = a.{q(col('group').column)} "
-        f"WHERE a.{q(col('organization').column)} = %s AND a.{q(col('fingerprint').column)} "
-        "= ANY(%s)"
+    columns = ", ".join(f"a.{_q(f.column)}" for f in Alert._meta.concrete_fields)
+    state = f"g.{_q(AlertGroup._meta.get_field('state').column)}"
+    join = (
+        f"FROM {_q(Alert._meta.db_table)} a LEFT JOIN {_q(AlertGroup._meta.db_table)} g "
+        f"ON g.{_q(AlertGroup._meta.pk.column)} = a.{_q(col('group').column)}"
     )
+    by_fingerprint = (
+        f"a.{_q(col('organization').column)} = %s AND a.{_q(col('fingerprint').column)} = ANY(%s)"
+    )
+    by_id = f"a.{_q(Alert._meta.pk.column)} = ANY(%s)"
+    rows = f"SELECT {columns}, {state} {join} WHERE {{where}}"
+    versions = (
+        f"SELECT a.{_q(Alert._meta.pk.column)}, a.{_q(col('fingerprint').column)}, "
+        f"{kept_alerts.versions_sql('a')}, {state} {join} WHERE {by_fingerprint}"
+    )
+    return rows, versions, by_fingerprint, by_id
 
 
-_EXISTING_SQL = _existing_sql()
+_ROWS_SQL, _VERSIONS_SQL, _BY_FINGERPRINT, _BY_ID = _existing_sql()
 
 
 def _alert(values: dict[str, Any], db: str | None = None) -> Alert:
@@ -346,39 +368,58 @@ def _alert(values: dict[str, Any], db: str | None = None) -> Alert:
 
 
 def _existing(organization_id: int, fps: list[str]) -> dict[str, Alert]:
-    """The organisation's alerts of these fingerprints, with their group's state. On
-    PostgreSQL one statement with the fingerprints as one array parameter and the JSON
-    columns decoded by orjson: Django's ``IN (%s, ...)`` binds a thousand parameters one by
-    one on the client and decodes JSON with the standard library, which together cost more
-    than the rest of dedup for a batch of new alerts."""
+    """The organisation's alerts of these fingerprints, with their group's state.
+
+    On PostgreSQL the fingerprints go as one array parameter (Django's ``IN (%s, ...)``
+    binds a thousand parameters one by one on the client) and JSON is decoded by orjson.
+    When the worker keeps alerts of the organisation (`kept_alerts`), only the rows'
+    versions are read first, and whole rows only for the alerts not kept as they are."""
     db = router.db_for_read(Alert)
     conn = connections[db]
     found: dict[str, Alert] = {}
-    if conn.vendor == "postgresql":
-        with conn.cursor() as cursor:
-            cursor.execute(_EXISTING_SQL, [organization_id, fps])
-            rows = cursor.fetchall()
-        for row in rows:
-            values = dict(zip(_ALERT_FIELDS, row, strict=False))
-            for name in _ALERT_JSON:
-                raw = values[name]
-                values[name] = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
-            alert = _alert(values, db)
-            alert.group_state = row[-1]  # type: ignore[attr-defined]
-            found[alert.fingerprint] = alert
-        return found
-    for i in range(0, len(fps), CHUNK):
-        rows = (
-            Alert.objects.filter(
-                organization_id=organization_id, fingerprint__in=fps[i : i + CHUNK]
+    if conn.vendor != "postgresql":
+        for i in range(0, len(fps), CHUNK):
+            rows = (
+                Alert.objects.filter(
+                    organization_id=organization_id, fingerprint__in=fps[i : i + CHUNK]
+                )
+                .order_by()
+                .values_list(*_ALERT_FIELDS, "group__state")
             )
-            .order_by()
-            .values_list(*_ALERT_FIELDS, "group__state")
-        )
-        for row in rows:
-            alert = _alert(dict(zip(_ALERT_FIELDS, row, strict=False)), db)
-            alert.group_state = row[-1]  # type: ignore[attr-defined]
-            found[alert.fingerprint] = alert
+            for row in rows:
+                alert = _alert(dict(zip(_ALERT_FIELDS, row, strict=False)), db)
+                alert.group_state = row[-1]  # type: ignore[attr-defined]
+                found[alert.fingerprint] = alert
+        return found
+    kept = kept_alerts.get(organization_id)
+    with conn.cursor() as cursor:
+        if kept:
+            cursor.execute(_VERSIONS_SQL, [organization_id, fps])
+            stale: list[int] = []
+            for pk, fp, version, group_state in cursor.fetchall():
+                held = kept.get(fp)
+                if held is None or held[0] != version or held[1]["id"] != pk:
+                    stale.append(pk)
+                    continue
+                alert = _alert(kept_alerts.copied(held[1]), db)
+                kept_alerts.loaded(alert, held[1])
+                alert.group_state = group_state  # type: ignore[attr-defined]
+                found[fp] = alert
+            if not stale:
+                return found
+            cursor.execute(_ROWS_SQL.format(where=_BY_ID), [stale])
+        else:
+            cursor.execute(_ROWS_SQL.format(where=_BY_FINGERPRINT), [organization_id, fps])
+        rows = cursor.fetchall()
+    for row in rows:
+        values = dict(zip(_ALERT_FIELDS, row, strict=False))
+        for name in _ALERT_JSON:
+            raw = values[name]
+            values[name] = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
+        alert = _alert(values, db)
+        kept_alerts.loaded(alert, kept_alerts.copied(values))
+        alert.group_state = row[-1]  # type: ignore[attr-defined]
+        found[alert.fingerprint] = alert
     return found
 
 
