@@ -207,6 +207,11 @@ PERIODIC_TICK_SECONDS = env_int("PERIODIC_TICK_SECONDS", 60)
 #: "nats") that carries stored events to the workers.
 EVENTS_MAX_BODY_BYTES = env_int("EVENTS_MAX_BODY_BYTES", 2 * 1024 * 1024)
 EVENTS_TRANSPORT = env_str("EVENTS_TRANSPORT", "db")
+#: PostgreSQL: commit a processed batch without waiting for its WAL to reach the disk (the
+#: inbox entries it marks done commit with it, so a database crash can only send the batch
+#: back to the inbox, processed again; intake always commits synchronously). See
+#: docs/architecture/events-transport.md, "Durability".
+EVENTS_PIPELINE_SYNCHRONOUS_COMMIT = env_bool("EVENTS_PIPELINE_SYNCHRONOUS_COMMIT", False)
 NATS_URL = env_str("NATS_URL", "nats://127.0.0.1:4222")
 #: Self-healing runbooks: commands a runbook may run (absolute paths; empty = commands off)
 #: and the time limits of their HTTP calls and commands, in seconds.

