@@ -14,7 +14,8 @@ never share one. What is kept is checked at the start of every batch, cheaply:
 - a group is reused only while its ``updated_at`` is exactly what this process last read or
   wrote (the pipeline writes ``updated_at = batch.now`` on every group it changes; an
   operator's merge, split or resolve, the incident stage resolving it and another worker's
-  batch all save the group with a new ``updated_at``); else it is read again; groups no
+  batch all save the group with a new ``updated_at``, the latter also when its alerts took
+  only suppressed events: `correlate._mark_quiet`); else it is read again; groups no
   longer open (or out of the window) are dropped;
 - the neighbourhood, and the alert rows (an alert's CI is nulled when its CI is deleted),
   only while the CMDB's version (`topology.cmdb_version`: counts, highest ids and latest

@@ -684,7 +684,39 @@ def correlate(batch: Batch) -> None:
         joined = {c.group.pk: c.joined_method for c in candidates if c.joined_method}
         _refresh(batch, touched, state, joined, grown)
         batch.groups_touched.update(touched)
+    _mark_quiet(batch, state, versions, touched, wanted)
     kept.keep(state)
+
+
+def _mark_quiet(
+    batch: Batch,
+    state: OrgState,
+    versions: dict[int, datetime],
+    touched: set[int],
+    wanted: dict[int, datetime],
+) -> None:
+    """Open groups whose alerts took only suppressed events (a silence or a maintenance
+    window muting an alert of an open incident): the group's columns do not change, but its
+    alerts' rows did (count, last seen, the mark), so its ``updated_at`` moves on and a
+    worker keeping the group's rows reads them again. Ours stay kept when they were checked
+    this batch and nobody saved the group meanwhile (the UPDATE matches the version read),
+    else they are dropped."""
+    quiet = {
+        item.alert.group_id
+        for item in batch.items
+        if item.suppressed_by and item.alert is not None and item.alert.group_id in versions
+    } - touched
+    for pk in sorted(quiet):
+        moved = AlertGroup.objects.filter(pk=pk, updated_at=versions[pk]).update(
+            updated_at=batch.now
+        )
+        rows = state.groups.get(pk)
+        if rows is None:
+            continue
+        if moved and wanted.get(pk) == versions[pk] and rows.version == versions[pk]:
+            rows.version = batch.now
+        else:
+            del state.groups[pk]
 
 
 def _open(batch: Batch, opened: list[Candidate], decisions: list[Decision]) -> None:

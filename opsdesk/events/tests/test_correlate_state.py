@@ -321,3 +321,51 @@ def test_a_group_changed_while_the_batch_ran_is_not_kept(cast, shop, committed, 
     committed(correlate, alert_batch(org, [{"title": "app errors", "ci": shop["app"], "t": 20}]))
     assert _group_of("app errors") == group
     assert group.pk not in kept.peek(org.pk).groups
+
+
+def test_a_suppressed_repeat_by_another_worker_is_seen_by_one_keeping_the_group(
+    cast, shop, committed, loads
+):
+    """Another worker folds a muted repeat into an alert of the group (its row changes, the
+    group's columns do not): the group's version still moves, so the rows kept here are read
+    again instead of trusted."""
+    org = cast.org_a
+    committed(correlate, alert_batch(org, [{"title": "db down", "ci": shop["db"], "t": 0}]))
+    group = _group_of("db down")
+    ours = kept.checkout(org.pk)  # this worker's state, aside while the other one works
+    assert ours is not None
+    muted = {"title": "db down", "ci": shop["db"], "t": 30, "severity": "critical"}
+    committed(correlate, alert_batch(org, [{**muted, "suppressed": "silence: db maintenance"}]))
+    assert kept.peek(org.pk) is not None  # the other worker keeps its own
+    kept.forget([org.pk])
+    committed(kept.keep, ours)
+    loads.clear()
+    committed(correlate, alert_batch(org, [{"title": "app errors", "ci": shop["app"], "t": 40}]))
+    assert group.pk in loads
+    alert = Alert.objects.get(title="db down")
+    assert kept.peek(org.pk).groups[group.pk].rows[alert.pk].severity == "critical"
+    assert _group_of("app errors") == group
+
+
+def test_a_suppressed_repeat_keeps_this_workers_rows_when_nobody_else_changed_the_group(
+    cast, shop, committed, loads
+):
+    org = cast.org_a
+    committed(correlate, alert_batch(org, [{"title": "db down", "ci": shop["db"], "t": 0}]))
+    group = _group_of("db down")
+    committed(
+        correlate,
+        alert_batch(
+            org,
+            [
+                {"title": "db down", "ci": shop["db"], "t": 30, "suppressed": "silence: x"},
+                {"title": "web slow", "ci": shop["web"], "t": 35},
+            ],
+        ),
+    )
+    loads.clear()
+    committed(correlate, alert_batch(org, [{"title": "app errors", "ci": shop["app"], "t": 40}]))
+    assert loads == []
+    assert (
+        kept.peek(org.pk).groups[group.pk].version == AlertGroup.objects.get(pk=group.pk).updated_at
+    )
