@@ -50,6 +50,18 @@ def _organization_unindexed() -> models.ForeignKey:
     )
 
 
+def _log_reference(to: Any, **options: Any) -> models.ForeignKey:
+    """A reference from the pipeline's append-only logs (alert history, correlation
+    decisions) without a database-level foreign key constraint, as Sentry does for its
+    high-volume tables. Django's constraints are DEFERRABLE INITIALLY DEFERRED, so
+    PostgreSQL checks every reference of every row inserted at the commit: measured, 5,000
+    history rows took 53 ms to insert and 63 ms more to commit. The rows reference alerts,
+    groups and inbox entries that the same transaction wrote or read (the pipeline never
+    makes them up), nothing deletes alerts or groups but through the ORM (which cascades
+    or nulls these references itself, `on_delete`), and organisations are protected."""
+    return models.ForeignKey(to, db_constraint=False, **options)
+
+
 class EventIntegration(TenantOwned, ChangeLogged):
     """A monitoring source allowed to post events: its own bearer token (stored hashed) and,
     where the source can sign, an HMAC secret. ``options`` holds source specifics (e.g. the
@@ -295,9 +307,9 @@ class AlertEvent(TenantOwned):
     """What happened to an alert: it fired, resolved, repeated (``count`` duplicates folded
     into one row per batch), was suppressed or started flapping. The group page's timeline."""
 
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="history")
+    alert = _log_reference(Alert, on_delete=models.CASCADE, related_name="history")
     #: Indexed by ``alert_event_group_at`` (group first), not on its own.
-    group = models.ForeignKey(
+    group = _log_reference(
         AlertGroup,
         null=True,
         blank=True,
@@ -311,9 +323,10 @@ class AlertEvent(TenantOwned):
     kind = models.CharField(max_length=20, help_text="fired, resolved, repeated, ...")
     count = models.PositiveIntegerField(default=1)
     note = models.CharField(max_length=500, blank=True)
-    inbox = models.ForeignKey(
+    inbox = _log_reference(
         InboxEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    organization = _log_reference(Organization, on_delete=models.PROTECT, related_name="+")
 
     role_actions: ClassVar[dict[str, frozenset[str]]] = EVENT_ROLE_ACTIONS
 
@@ -328,19 +341,21 @@ class AlertEvent(TenantOwned):
 class CorrelationDecision(TenantOwned):
     """Why an alert joined (or opened) a group: the method, a score and a sentence."""
 
-    group = models.ForeignKey(AlertGroup, on_delete=models.CASCADE, related_name="decisions")
-    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="decisions")
+    group = _log_reference(AlertGroup, on_delete=models.CASCADE, related_name="decisions")
+    alert = _log_reference(Alert, on_delete=models.CASCADE, related_name="decisions")
     method = models.CharField(max_length=10, choices=Method.choices)
     score = models.FloatField(default=1.0)
     reason = models.TextField()
     at = models.DateTimeField(default=timezone.now)
     #: The operator of a merge or split (None for the pipeline's decisions: nearly every
     #: row). Not indexed: decisions are read by group or alert, never by actor.
-    actor = models.ForeignKey(
+    actor = _log_reference(
         _USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     #: Read by group or alert only: no index of its own (see `_organization_unindexed`).
-    organization = _organization_unindexed()
+    organization = _log_reference(
+        Organization, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     role_actions: ClassVar[dict[str, frozenset[str]]] = EVENT_ROLE_ACTIONS
 
