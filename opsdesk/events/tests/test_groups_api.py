@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import timedelta
 
 import pytest
@@ -156,7 +157,8 @@ def test_event_metrics_endpoint(client, cast, scene):
     assert body["total"]["groups"] == 2 and body["total"]["incidents"] == 1
     assert body["total"]["mttd"]["count"] == 1
     assert body["by_service"][0]["service"] == "Online Banking"
-    today = timezone.now().date()
+    # Days are the organisation's (late in the UTC evening it is tomorrow in Johannesburg).
+    today = timezone.now().astimezone(zoneinfo.ZoneInfo(cast.org_a.time_zone or "UTC")).date()
     only = api.get(
         "/event-metrics",
         {
