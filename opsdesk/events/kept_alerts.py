@@ -27,10 +27,10 @@ from django.db import transaction
 
 from opsdesk.events.models import Alert
 
-#: Alerts kept per organisation; past this the organisation's memory starts afresh.
-MAX_PER_ORG = 200_000
-#: At most this many organisations are kept (the least recently written go).
-MAX_ORGS = 200
+#: Alerts kept in all (a kept alert takes about 5 KB: at most about 250 MB); past this the
+#: organisations least recently written are forgotten, and one organisation alone past it
+#: starts afresh.
+MAX_ALERTS = 50_000
 
 #: The columns kept, and those holding mutable JSON (copied out, so a batch changing an
 #: alert in memory never changes what is kept).
@@ -103,11 +103,12 @@ def remember(
     def register() -> None:
         with _lock:
             kept = _orgs.pop(organization_id, None) or {}
-            if len(kept) + len(taken) > MAX_PER_ORG:
-                kept = {}
             kept.update(taken)
-            while len(_orgs) >= MAX_ORGS:
-                _orgs.pop(next(iter(_orgs)))
+            if len(kept) > MAX_ALERTS:
+                kept = dict(taken) if len(taken) <= MAX_ALERTS else {}
+            total = len(kept) + sum(len(other) for other in _orgs.values())
+            while _orgs and total > MAX_ALERTS:
+                total -= len(_orgs.pop(next(iter(_orgs))))
             _orgs[organization_id] = kept
 
     transaction.on_commit(register)

@@ -310,18 +310,13 @@ def alert_state_time(alert: Alert) -> datetime:
 
 
 #: Every column's attribute and its default: `_alert` builds instances from them.
-_ALERT_FIELDS = tuple(f.attname for f in Alert._meta.concrete_fields)
+_ALERT_FIELDS = kept_alerts.FIELDS
 _ALERT_DEFAULTS = {
     f.attname: None
     if f.primary_key or (f.has_default() and callable(f.default))
     else f.get_default()
     for f in Alert._meta.concrete_fields
 }
-
-
-_ALERT_JSON = tuple(
-    f.attname for f in Alert._meta.concrete_fields if f.get_internal_type() == "JSONField"
-)
 
 
 def _q(name: str) -> str:
@@ -413,7 +408,7 @@ def _existing(organization_id: int, fps: list[str]) -> dict[str, Alert]:
         rows = cursor.fetchall()
     for row in rows:
         values = dict(zip(_ALERT_FIELDS, row, strict=False))
-        for name in _ALERT_JSON:
+        for name in kept_alerts.JSON_FIELDS:
             raw = values[name]
             values[name] = orjson.loads(raw) if isinstance(raw, str | bytes) else raw
         alert = _alert(values, db)

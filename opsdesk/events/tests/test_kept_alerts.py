@@ -155,3 +155,27 @@ def test_elsewhere_nothing_is_kept_and_repeats_still_fold(cast, send):
     assert Alert.objects.get(fingerprint="disk full on db-1").count == 3
     if connection.vendor != "postgresql":
         assert kept_alerts.get(cast.org_a.pk) == {}
+
+
+def test_memory_is_bounded_least_recently_written_organisations_go_first(
+    cast, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(kept_alerts, "MAX_ALERTS", 5)
+
+    def keep(org_id: int, n: int, prefix: str) -> None:
+        alerts = [
+            dedup._alert({"id": i + 1, "fingerprint": f"{prefix}{i}", "labels": {}, "resource": {}})
+            for i in range(n)
+        ]
+        for alert in alerts:
+            kept_alerts.loaded(alert, dict(alert.__dict__))
+        with django_capture_on_commit_callbacks(execute=True):
+            kept_alerts.remember(org_id, alerts, ["count"], {a.pk: "1/(0,1)" for a in alerts})
+
+    keep(1, 3, "a")
+    keep(2, 2, "b")
+    assert len(kept_alerts.get(1)) == 3 and len(kept_alerts.get(2)) == 2
+    keep(3, 2, "c")  # 7 > 5: organisation 1, the least recently written, goes
+    assert kept_alerts.get(1) == {} and len(kept_alerts.get(2)) == 2
+    keep(2, 6, "d")  # one organisation alone past the bound: it starts afresh
+    assert kept_alerts.get(2) == {} and len(kept_alerts.get(3)) == 2
