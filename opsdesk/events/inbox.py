@@ -221,8 +221,8 @@ def _batch_commit() -> None:
     *together with* their "done" marks, so the entries are processed again; nothing
     acknowledged is lost, nothing is applied twice. Whatever leaves the system (a
     notification, a runbook's call) goes out through a task queued in a later, synchronous
-    commit, which flushes this one first. Measured on this machine: the flush of a batch of
-    a thousand new events took about 34 ms of its commit."""
+    commit, which flushes this one first. Measured with the pipeline benchmark on this
+    machine: 10-35 ms less outside the stages per batch of a thousand events."""
     if connection.vendor == "postgresql" and not settings.EVENTS_PIPELINE_SYNCHRONOUS_COMMIT:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")

@@ -59,9 +59,10 @@ def get(organization_id: int) -> Kept:
         return _orgs.get(organization_id) or {}
 
 
-def copied(stored: dict[str, Any]) -> dict[str, Any]:
-    """A copy of an alert's values that shares no JSON object with `stored`."""
-    values = dict(stored)
+def copied(stored: dict[str, Any], changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A copy of an alert's values (with `changes` over them) that shares no JSON object
+    with them."""
+    values = {**stored, **changes} if changes else dict(stored)
     for name in JSON_FIELDS:
         value = values[name]
         if isinstance(value, dict | list):
@@ -91,10 +92,7 @@ def remember(
         stored = alert.__dict__.get(_AS_STORED)
         if version is None or stored is None:
             continue
-        stored = dict(stored)
-        for name in written:
-            stored[name] = alert.__dict__[name]
-        stored = copied(stored)
+        stored = copied(stored, {name: alert.__dict__[name] for name in written})
         alert.__dict__[_AS_STORED] = stored
         taken[alert.fingerprint] = (version, stored)
     if not taken:

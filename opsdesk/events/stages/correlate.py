@@ -44,10 +44,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
 from typing import Any
 
 import orjson
 from django.db import connection, transaction
+from django.db.models import Q
 
 from opsdesk.core.models import NUMBER_DIGITS, NumberSequence
 from opsdesk.events.choices import EventStatus, GroupState, Method, worst
@@ -548,8 +551,8 @@ def _common_cause(
     depends on must also be (or be depended on by) at least half of the group's `count`
     CIs of the window (`shared`: for each CI of `mine`, how many of those are it or depend
     on it); else the new alert only touches the group's edge (a noisy neighbour, or a
-    second fault beside the first) and does not join by topology. Returns "" or a clause naming the
-    shared dependency, None when there is none."""
+    second fault beside the first) and does not join by topology. Returns "" or a clause
+    naming the shared dependency, None when there is none."""
     if not count:
         return None
     best = max(shared.items(), key=lambda kv: (kv[1], -mine[kv[0]].hops), default=None)
@@ -684,36 +687,41 @@ def correlate(batch: Batch) -> None:
         joined = {c.group.pk: c.joined_method for c in candidates if c.joined_method}
         _refresh(batch, touched, state, joined, grown)
         batch.groups_touched.update(touched)
-    _mark_quiet(batch, state, versions, touched, wanted)
+    _mark_quiet(batch, state, versions, touched)
     kept.keep(state)
 
 
 def _mark_quiet(
-    batch: Batch,
-    state: OrgState,
-    versions: dict[int, datetime],
-    touched: set[int],
-    wanted: dict[int, datetime],
+    batch: Batch, state: OrgState, versions: dict[int, datetime], touched: set[int]
 ) -> None:
     """Open groups whose alerts took only suppressed events (a silence or a maintenance
     window muting an alert of an open incident): the group's columns do not change, but its
     alerts' rows did (count, last seen, the mark), so its ``updated_at`` moves on and a
-    worker keeping the group's rows reads them again. Ours stay kept when they were checked
-    this batch and nobody saved the group meanwhile (the UPDATE matches the version read),
-    else they are dropped."""
+    worker keeping the group's rows reads them again. Only groups still at the version read
+    this batch are moved (locked, then one UPDATE); our rows of a group stay kept when they
+    are of that version (and so were brought up to date, `_catch_up`), else they are
+    dropped."""
     quiet = {
         item.alert.group_id
         for item in batch.items
         if item.suppressed_by and item.alert is not None and item.alert.group_id in versions
     } - touched
-    for pk in sorted(quiet):
-        moved = AlertGroup.objects.filter(pk=pk, updated_at=versions[pk]).update(
-            updated_at=batch.now
-        )
+    if not quiet:
+        return
+    same = reduce(or_, (Q(pk=pk, updated_at=versions[pk]) for pk in quiet))
+    moved = set(
+        AlertGroup.objects.select_for_update(of=("self",))
+        .filter(same)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if moved:
+        AlertGroup.objects.filter(pk__any=sorted(moved)).update(updated_at=batch.now)
+    for pk in quiet:
         rows = state.groups.get(pk)
         if rows is None:
             continue
-        if moved and wanted.get(pk) == versions[pk] and rows.version == versions[pk]:
+        if pk in moved and rows.version == versions[pk]:
             rows.version = batch.now
         else:
             del state.groups[pk]
