@@ -18,6 +18,7 @@ import re
 import threading
 
 from drain3 import TemplateMiner
+from drain3.drain import LogCluster
 from drain3.template_miner_config import TemplateMinerConfig
 
 WILDCARD = "<*>"
@@ -30,9 +31,14 @@ _MASKS = [
 ]
 _SPLIT = re.compile(r"[\s,;:=()\[\]{}\"']+")
 MAX_MINERS = 1000
+#: Texts remembered per miner (`mine`); past this the memory starts again.
+MAX_MEMO = 20_000
 
 _lock = threading.Lock()
 _miners: dict[int, TemplateMiner] = {}
+#: Per organisation: text -> the Drain cluster it went to and that cluster's template, valid
+#: while the miner's clusters stay as they were (`mine`).
+_memo: dict[int, dict[str, tuple[LogCluster, str]]] = {}
 
 logging.getLogger("drain3").setLevel(logging.WARNING)
 
@@ -52,8 +58,10 @@ def miner(organization_id: int) -> TemplateMiner:
         found = _miners.get(organization_id)
         if found is None:
             if len(_miners) >= MAX_MINERS:
+                _memo.pop(next(iter(_miners)), None)
                 _miners.pop(next(iter(_miners)))
             found = _miners[organization_id] = TemplateMiner(config=_config())
+            _memo[organization_id] = {}
         return found
 
 
@@ -62,8 +70,10 @@ def forget(organization_id: int | None = None) -> None:
     with _lock:
         if organization_id is None:
             _miners.clear()
+            _memo.clear()
         else:
             _miners.pop(organization_id, None)
+            _memo.pop(organization_id, None)
 
 
 def mask(text: str) -> str:
@@ -77,11 +87,31 @@ def text_of(normalised_text: str, title: str) -> str:
 
 
 def mine(organization_id: int, text: str) -> str:
-    """The template of `text` (learning from it)."""
+    """The template of `text` (learning from it).
+
+    Alerts repeat their texts, and Drain's answer for a text depends only on its clusters:
+    while no cluster was created and no template changed, a text seen before goes to the
+    same cluster and leaves it as it is. So the miner's answers are remembered per text and
+    the memory is dropped whenever Drain reports a change; a remembered answer does what
+    Drain does for it (the cluster's size and its place in the LRU order), so the miner ends
+    in the state it would have without the memory. Measured with the pipeline benchmark:
+    mining took a fifth of the correlation stage."""
     if not text.strip():
         return ""
-    result = miner(organization_id).add_log_message(text)
-    return str(result.get("template_mined") or text)
+    tm = miner(organization_id)
+    memo = _memo.setdefault(organization_id, {})
+    found = memo.get(text)
+    if found is not None:
+        cluster, template = found
+        cluster.size += 1
+        tm.drain.id_to_cluster[cluster.cluster_id]  # touched, as Drain does
+        return template
+    cluster, change = tm.drain.add_log_message(tm.masker.mask(text))
+    template = cluster.get_template()
+    if change != "none" or len(memo) >= MAX_MEMO:
+        memo.clear()
+    memo[text] = (cluster, template or text)
+    return template or text
 
 
 @functools.lru_cache(maxsize=65_536)
