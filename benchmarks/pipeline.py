@@ -110,9 +110,7 @@ class Meter:
                 fn(batch)
             finally:
                 self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - began) * 1000
-                self.cpu_ms[name] = (
-                    self.cpu_ms.get(name, 0.0) + (time.process_time() - cpu) * 1000
-                )
+                self.cpu_ms[name] = self.cpu_ms.get(name, 0.0) + (time.process_time() - cpu) * 1000
                 self.stage = outer
 
         return run
