@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from opsdesk.core.models import (
@@ -297,6 +298,12 @@ class Alert(TenantOwned):
             # events.0005) instead of adding an entry to every index for every repeat.
             models.Index(fields=["organization", "ci"], name="alert_ci"),
             models.Index(fields=["group", "starts_at"], name="alert_group_start"),
+            # The flapping stage reads an organisation's flapping alerts every batch: a few
+            # rows, found without reading the others (a repeat does not change ``flapping``,
+            # so it stays a HOT update).
+            models.Index(
+                fields=["organization"], condition=Q(flapping=True), name="alert_flapping"
+            ),
         ]
 
     def __str__(self) -> str:
