@@ -17,9 +17,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from opsdesk.core.models import Organization
@@ -132,10 +134,10 @@ def _claim(
     """
     qs = _pending(ids, organization_id=organization_id, up_to_id=up_to_id, older_than=older_than)
     if not connection.features.has_select_for_update_skip_locked:
-        return list(qs[:limit])
+        return _loaded(qs[:limit])
     if organization_id is not None:
         Organization.objects.select_for_update(no_key=True).filter(pk=organization_id).first()
-        return list(qs[:limit])
+        return _loaded(qs[:limit])
     seen: list[int] = []
     for org_id in qs.values_list("organization_id", flat=True)[: max(limit, 1) * 4]:
         if org_id in seen:
@@ -147,8 +149,19 @@ def _claim(
             .values_list("pk", flat=True)
         )
         if list(locked):
-            return list(qs.filter(organization_id=org_id)[:limit])
+            return _loaded(qs.filter(organization_id=org_id)[:limit])
     return []
+
+
+def _loaded(qs: QuerySet[InboxEntry]) -> list[InboxEntry]:
+    """The entries without their raw bodies (kept for replay, not read here), their events
+    decoded by orjson from the column's text: a thousand events' JSON takes the standard
+    library's decoder (what the JSON field uses) several milliseconds, a third of that
+    with orjson."""
+    entries = list(qs.defer("raw", "events").annotate(events_text=Cast("events", TextField())))
+    for entry in entries:
+        entry.events = orjson.loads(entry.events_text)
+    return entries
 
 
 def items_of(entry: InboxEntry, integrations: dict[int, EventIntegration]) -> list[pipeline.Item]:

@@ -191,7 +191,9 @@ def run(batch: pipeline.Batch) -> None:
         )
         for pk, a in todo.items()
     }
-    wanted = {(k, v) for cands in wanted_by_alert.values() for _, k, v in cands}
+    # Alerts on the same resource share their (cached) candidates: each list counted once.
+    distinct = {id(cands): cands for cands in wanted_by_alert.values()}
+    wanted = {(k, v) for cands in distinct.values() for _, k, v in cands}
     found = _lookup(batch.organization_id, wanted) if wanted else {}
     services = (
         dict(
