@@ -9,9 +9,12 @@ request object, rendered by the same django-ninja renderer): the same token rule
 and size checks, adapter and inbox row, committed before the 202. It keeps what the
 middleware stack would still do for it: the host check (``ALLOWED_HOSTS``) and the HTTPS
 redirect (``SECURE_SSL_REDIRECT``), by leaving those requests to Django, the request id
-(``X-Request-ID``), the request metrics, ``X-Content-Type-Options`` and the database
-connection's recycling (`finish_request`). Every other request, and any source name that
-is not an event source, goes to Django unchanged.
+(``X-Request-ID``), the request metrics, the security headers of Django's middleware
+(`security_headers`: the same ``Strict-Transport-Security``, ``X-Content-Type-Options``,
+``Referrer-Policy``, ``Cross-Origin-Opener-Policy``, ``X-Frame-Options`` and
+``Content-Security-Policy``, made by the same middleware) and the database connection's
+recycling (`finish_request`, with a health check after an idle spell). Every other request,
+and any source name that is not an event source, goes to Django unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from django.core.exceptions import DisallowedHost
 from django.core.handlers.wsgi import WSGIRequest
 from django.core.signals import request_finished
 from django.db import connections
+from django.http import HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.security import SecurityMiddleware
 
 from opsdesk.core.context import request_id_var
 from opsdesk.core.metrics import LATENCY, REQUESTS
@@ -40,18 +46,50 @@ PREFIX = "/api/v1/events/"
 ROUTE = "/api/v1/events/<source>"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+#: A connection unused for this long is checked before its next request (`check_if_idle`).
+IDLE_CHECK_SECONDS = 5.0
 
 
 def finish_request(sender: type) -> None:
     """What Django does after a request (``request_finished``: close a database connection
     that failed or outlived ``CONN_MAX_AGE``), but not what it does before the next one: a
-    health check, a round trip per request. A connection that broke while idle (a database
-    restart) fails the request that uses it (500; monitoring tools send again) and is
-    closed after it."""
+    health check, a round trip per request. A busy intake sends requests far apart from
+    each other by milliseconds; the connections are checked only after an idle spell
+    (`check_if_idle`), when a database restart may have broken them unnoticed."""
     request_finished.send(sender=sender)
+    now = time.monotonic()
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None:
             conn.health_check_done = True
+            conn.intake_idle_since = now
+
+
+def check_if_idle() -> None:
+    """Before a request: a connection idle for `IDLE_CHECK_SECONDS` or more gets Django's
+    health check at its first query (and is replaced when the database dropped it), so a
+    request after a quiet spell is not failed by a connection that broke meanwhile."""
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        since = getattr(conn, "intake_idle_since", None)
+        if since is not None and now - since >= IDLE_CHECK_SECONDS:
+            conn.health_check_done = False
+
+
+def security_headers(request: WSGIRequest) -> list[tuple[str, str]]:
+    """The headers Django's security, clickjacking and CSP middleware would add to this
+    request's answer, made by those middleware (so a setting changes both doors alike)."""
+    from csp.middleware import CSPMiddleware
+
+    response = HttpResponse()
+    del response["Content-Type"]
+    # An answer meets them in the reverse of their order in MIDDLEWARE.
+    for middleware in (CSPMiddleware, XFrameOptionsMiddleware, SecurityMiddleware):
+        response = middleware(_no_view).process_response(request, response)
+    return list(response.items())
+
+
+def _no_view(request: Any) -> HttpResponse:
+    raise AssertionError("only process_response is called")
 
 
 class IntakeFastPath:
@@ -84,6 +122,7 @@ class IntakeFastPath:
         started = time.perf_counter()
         rid = request_id_for(request.META.get("HTTP_X_REQUEST_ID", ""))
         token = request_id_var.set(rid)
+        check_if_idle()
         try:
             result = intake.respond_to(request, source)
         except Exception:
@@ -100,7 +139,7 @@ class IntakeFastPath:
             [
                 ("Content-Type", api.get_content_type()),
                 ("Content-Length", str(len(content))),
-                ("X-Content-Type-Options", "nosniff"),
+                *security_headers(request),
                 *result.headers.items(),
                 ("X-Request-ID", rid),
             ],

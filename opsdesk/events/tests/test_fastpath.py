@@ -31,6 +31,15 @@ from opsdesk.events.tests.test_e2e_payloads import SOURCES, _content_type
 
 pytestmark = pytest.mark.django_db
 
+#: What Django's middleware add to an answer, and the fast path must add alike.
+SECURITY_HEADERS = (
+    "Strict-Transport-Security",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+    "X-Frame-Options",
+    "Content-Security-Policy",
+)
 ONE = {"title": "Disk full on db-07", "severity": "critical", "resource": {"host.name": "db-07"}}
 
 
@@ -122,6 +131,8 @@ def _same_answers(
     assert comparable(content) == comparable(documented.content)
     assert headers["Content-Type"] == documented["Content-Type"]
     assert headers.get("WWW-Authenticate") == documented.get("WWW-Authenticate")
+    for name in SECURITY_HEADERS:
+        assert headers.get(name) == documented.get(name), name
     assert headers["X-Request-ID"] and documented["X-Request-ID"]
     assert stored_fast == stored_documented
     return status
@@ -293,3 +304,51 @@ def test_an_unexpected_error_is_a_500_in_the_error_shape(cast, api_client, fast,
             "detail": f"Internal error; quote request id {rid}.",
             "errors": [],
         }
+
+
+@pytest.mark.parametrize("secure", [False, True])
+def test_security_headers_as_djangos(cast, api_client, fast, settings, secure):
+    """Over HTTPS too (HSTS); a setting changes both doors alike."""
+    settings.SECURE_REFERRER_POLICY = "no-referrer"
+    _, token, _ = integration(cast.org_a)
+    body = json.dumps(ONE).encode()
+    kw = {"HTTP_AUTHORIZATION": f"Bearer {token}", "secure": secure}
+    documented = api_client.post(
+        "/api/v1/events/generic", data=body, content_type="application/json", **kw
+    )
+    _, headers, _ = fast("/api/v1/events/generic", body, **kw)
+    assert documented.status_code == 202
+    for name in SECURITY_HEADERS:
+        assert headers.get(name) == documented.get(name), name
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert ("Strict-Transport-Security" in headers) is secure
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_broken_while_idle_is_replaced_before_the_next_request(cast, fast):
+    """A database restart during a quiet spell: the next request is answered (202), not
+    failed by the dead connection."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the server ends the connection: PostgreSQL")
+    import psycopg
+
+    from opsdesk.events import fastpath
+
+    _, token, _ = integration(cast.org_a)
+    body = json.dumps(ONE).encode()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    assert fast("/api/v1/events/generic", body, **auth)[0] == 202
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    connection.intake_idle_since -= fastpath.IDLE_CHECK_SECONDS
+    status, _, content = fast("/api/v1/events/generic", body, **auth)
+    assert status == 202, content
+    assert InboxEntry.objects.count() == 2
