@@ -28,6 +28,7 @@ from opsdesk.changes.choices import (
 )
 from opsdesk.core.models import ChangeLogged, ChangeLoggedQuerySet, Numbered, TenantOwned
 from opsdesk.core.permissions import MANAGED_CONFIG_ROLE_ACTIONS, Action, Role
+from opsdesk.core.sealed import SealedTextField
 
 #: Changes and the records around them: agents raise and work changes, managers also
 #: delete and configure, auditors read.
@@ -398,7 +399,7 @@ class DeploymentIntegration(TenantOwned, ChangeLogged):
     source = models.CharField(max_length=20, choices=DeploymentSource.choices)
     token_hash = models.CharField(max_length=128, unique=True)
     token_prefix = models.CharField(max_length=12, blank=True)
-    secret = models.CharField(max_length=200, blank=True)
+    secret = SealedTextField(blank=True, help_text="HMAC secret, stored sealed.")
     default_service = models.ForeignKey(
         _CI, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

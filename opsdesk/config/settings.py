@@ -15,6 +15,9 @@ VAR_DIR = Path(env_str("OPSDESK_VAR_DIR", str(Path.cwd() / "var"))).resolve()
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = secret_key(VAR_DIR)
+# Fernet keys that seal secrets kept in the database (opsdesk/core/sealed.py): the first
+# seals, all unseal. Empty: a key derived from SECRET_KEY.
+SECRETS_ENCRYPTION_KEYS = env_list("SECRETS_ENCRYPTION_KEYS", [])
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 TESTING = "pytest" in sys.modules or env_bool("OPSDESK_TESTING", False)

@@ -19,6 +19,7 @@ from opsdesk.core.models import (
     TenantOwned,
 )
 from opsdesk.core.permissions import DEFAULT_ROLE_ACTIONS, MANAGED_CONFIG_ROLE_ACTIONS
+from opsdesk.core.sealed import SealedJSONField, SealedTextField
 from opsdesk.events.choices import (
     EventStatus,
     FeedbackKind,
@@ -72,7 +73,7 @@ class EventIntegration(TenantOwned, ChangeLogged):
     source = models.CharField(max_length=20, choices=Source.choices)
     token_hash = models.CharField(max_length=128, unique=True)
     token_prefix = models.CharField(max_length=12, blank=True)
-    secret = models.CharField(max_length=200, blank=True)
+    secret = SealedTextField(blank=True, help_text="HMAC secret, stored sealed.")
     default_service = models.ForeignKey(
         _CI, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -443,7 +444,7 @@ class Runbook(TenantOwned, ChangeLogged):
     action = models.JSONField(default=dict, blank=True)
     #: The credentials of an http action's headers by header name (the action shows them
     #: masked); redacted in the audit, never returned by the API or the pages.
-    secret_headers = models.JSONField(default=dict, blank=True)
+    secret_headers = SealedJSONField(default=dict, blank=True)
     dry_run = models.BooleanField(default=True)
     requires_approval = models.BooleanField(default=False)
     max_runs_per_ci_per_hour = models.PositiveSmallIntegerField(default=3)
