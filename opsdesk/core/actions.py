@@ -56,10 +56,54 @@ def validation_to_field_error(exc: ValidationError) -> FieldError:
     return FieldError({"__all__": " ".join(exc.messages)})
 
 
-def save_validated(instance: M, *, exclude: Iterable[str] | None = None) -> M:
-    """full_clean() then save(); model validation errors become FieldError naming the field."""
+def _known_references(instance: models.Model) -> set[str]:
+    """The foreign keys whose related object is on the instance, read from the database:
+    Django's validation would ask the database again whether it exists (a query each). A
+    row deleted meanwhile is still refused, by the database's foreign key (a Conflict)."""
+    known = set()
+    for f in instance._meta.concrete_fields:
+        if not f.many_to_one or f.remote_field.limit_choices_to:
+            continue
+        related = f.get_cached_value(instance, default=None)
+        if (
+            related is not None
+            and not related._state.adding
+            and related.pk is not None
+            and related.pk == getattr(instance, f.attname)
+        ):
+            known.add(f.name)
+    return known
+
+
+def full_clean(instance: models.Model, exclude: Iterable[str] = ()) -> None:
+    """``instance.full_clean(exclude)``, step for step (fields, ``clean()``, unique checks,
+    constraints; each later step leaves out the fields that failed), except that foreign
+    keys to objects read from the database are not looked up again (`_known_references`).
+    Unique checks and constraints over those fields still run."""
+    excluded = set(exclude)
+    errors: dict[str, Any] = {}
     try:
-        instance.full_clean(exclude=list(exclude or []))
+        instance.clean_fields(exclude=excluded | _known_references(instance))
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    try:
+        instance.clean()
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    for check in (instance.validate_unique, instance.validate_constraints):
+        excluded |= {name for name in errors if name != NON_FIELD_ERRORS}
+        try:
+            check(exclude=excluded)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
+
+
+def save_validated(instance: M, *, exclude: Iterable[str] | None = None) -> M:
+    """`full_clean` then save(); model validation errors become FieldError naming the field."""
+    try:
+        full_clean(instance, exclude or ())
     except ValidationError as exc:
         raise validation_to_field_error(exc) from exc
     try:
