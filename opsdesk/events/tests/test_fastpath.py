@@ -310,6 +310,7 @@ def test_an_unexpected_error_is_a_500_in_the_error_shape(cast, api_client, fast,
 def test_security_headers_as_djangos(cast, api_client, fast, settings, secure):
     """Over HTTPS too (HSTS); a setting changes both doors alike."""
     settings.SECURE_REFERRER_POLICY = "no-referrer"
+    settings.SECURE_HSTS_SECONDS = 3600
     _, token, _ = integration(cast.org_a)
     body = json.dumps(ONE).encode()
     kw = {"HTTP_AUTHORIZATION": f"Bearer {token}", "secure": secure}
