@@ -1006,7 +1006,15 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
             else ""
         )
     )
-    lines += ["", "## Pipeline profile (one batch, in one transaction, rolled back)", ""]
+    lines += [
+        "",
+        "## Pipeline profile (one cold batch, in one transaction, rolled back)",
+        "",
+        "The first batch a fresh worker sees: nothing is kept yet (CMDB neighbourhood, template "
+        "miner, open groups), so correlation costs several times a steady batch's. Steady "
+        "batches, stage by stage: `benchmarks/results/pipeline-postgresql.md`.",
+        "",
+    ]
     lines.append(
         "| data | duplicates | events | total s | events/s | "
         + " | ".join(
