@@ -267,6 +267,9 @@ def allocate_numbers(organization_id: int, prefix: str, count: int) -> list[str]
     return [f"{prefix}{n:0{NUMBER_DIGITS}d}" for n in range(first, first + count)]
 
 
+_ALERT_GROUP = Alert._meta.get_field("group")
+
+
 def _minutes(seconds: int) -> str:
     return f"{seconds // 60} min" if seconds % 60 == 0 and seconds >= 60 else f"{seconds} s"
 
@@ -664,7 +667,9 @@ def correlate(batch: Batch) -> None:
         changed = []
         for alert_id, cand in assigned.items():
             alert = pending[alert_id]
-            alert.group = cand.group
+            # What ``alert.group = cand.group`` does, without the descriptor's checks.
+            alert.group_id = cand.group.pk
+            _ALERT_GROUP.set_cached_value(alert, cand.group)
             changed.append(alert)
             state.groups[cand.group.pk].put(alert_id, _row(alert, group_by))
         _write_grouped(batch, changed)

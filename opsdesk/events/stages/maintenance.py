@@ -125,6 +125,16 @@ def run(batch: pipeline.Batch) -> None:
         if change.service_id:
             implementing.setdefault(change.service_id, (change.number, change.service.name))
 
+    if not spans and not implementing:
+        # Nothing mutes this batch: only alerts an earlier window or change muted (their
+        # mark is lifted below) need looking at; the others would be left as they are.
+        items = [
+            i
+            for i in items
+            if i.alert.suppressed_by and not i.alert.suppressed_by.startswith(SILENCE_PREFIX)
+        ]
+        if not items:
+            return
     ci_ids = {i.alert.ci_id for i in items if i.alert.ci_id}
     named = [s for s in spans if s[0].services.all()]
     services = services_above(org, ci_ids) if named and ci_ids else {}
