@@ -77,6 +77,9 @@ def test_intake_publishes_and_a_consumer_processes_once(cast, api_client, nats_s
         finally:
             consumer.stop()
             consumer.join(10)
+        # It stops within a fetch's timeout (it used to wait 30 s for a drain; a thread left
+        # running touched the next tests' database).
+        assert not consumer.is_alive()
     assert Alert.objects.get(organization=cast.org_a, fingerprint="nats-1").count == 3
 
 

@@ -120,6 +120,26 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+        _await_their_sessions_gone()
+
+
+def _await_their_sessions_gone(seconds: float = 10.0) -> None:
+    """PostgreSQL ends a killed worker's session a moment after the process is gone; until
+    then the test database cannot be dropped."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            if not cursor.fetchone()[0]:
+                return
+        time.sleep(0.1)
 
 
 @pytest.fixture
