@@ -33,7 +33,10 @@ Measured: events per second acknowledged (HTTP 2xx: stored), and for OpsDesk als
 (from the first request to the last inbox entry done: through dedup, binding, correlation and
 incidents); p50/p99 of request -> stored (the HTTP answer), request -> processed and request
 -> incident (OpsDesk: the inbox entry's processed_at, which commits with the group and its
-incident, for events whose group has an incident). Alerta stores synchronously and has no
+incident, for events whose group has an incident). The worker runs with LOG_LEVEL=DEBUG and
+logs each batch's stage times: from those, events per second through dedup and correlation
+in the real worker (the stages up to correlation and the writes of the alerts and their
+history, the issue's target) beside the end-to-end rate. Alerta stores synchronously and has no
 incidents: its request -> stored is the answer. A per-stage profile of the pipeline on a
 batch of 1,000 events follows, to say which stage costs what.
 Results: benchmarks/results/ingest-postgresql.{json,md}.
@@ -496,6 +499,34 @@ def psql(url: str, sql: str, params: tuple = ()) -> list[tuple]:
         return list(conn.execute(sql, params).fetchall())
 
 
+def worker_batches(log: Path, offset: int) -> dict[str, Any]:
+    """The pipeline batches the worker logged after byte `offset` of its log (its debug line
+    per batch, `inbox._batch_summary`): events, and events per second of the stages through
+    correlation (silence, dedup, flapping, bind, maintenance, correlate and the writes of the
+    alerts and their history) and of the whole pipeline, in the real worker."""
+    events, through, whole, batches = 0, 0.0, 0.0, 0
+    with log.open("rb") as f:
+        f.seek(offset)
+        for raw in f:
+            text = raw.decode(errors="replace")
+            at = text.find("pipeline batch {")
+            if at < 0:
+                continue
+            data = json.loads(text[at + len("pipeline batch ") :])
+            batches += 1
+            events += data["events"]
+            through += data["through_correlation_ms"]
+            whole += sum(data["stages_ms"].values())
+    return {
+        "worker_batches": batches,
+        "worker_events": events,
+        "through_correlation_events_per_second": round(events * 1000 / through, 1)
+        if through
+        else None,
+        "pipeline_events_per_second": round(events * 1000 / whole, 1) if whole else None,
+    }
+
+
 def opsdesk_outcome(url: str, run: dict[str, Any], events: int, timeout: float) -> dict[str, Any]:
     """Wait until the inbox is drained, then read processed and incident times."""
     ids = []
@@ -796,7 +827,12 @@ def main() -> None:
             results["opsdesk"]["single-new-intake-only"] = row
             print(f"  {row}", flush=True)
         if not args.skip_opsdesk:
-            start([sys.executable, "-m", "opsdesk", "worker", "--no-scheduler"], env, "worker.log")
+            # At DEBUG the worker logs each batch's stage times (`worker_batches`).
+            start(
+                [sys.executable, "-m", "opsdesk", "worker", "--no-scheduler"],
+                {**env, "LOG_LEVEL": "DEBUG"},
+                "worker.log",
+            )
             deadline = time.monotonic() + 600
             pending = "SELECT count(*) FROM events_inboxentry WHERE state = 'pending'"
             while time.monotonic() < deadline and psql(url, pending)[0][0]:
@@ -807,10 +843,12 @@ def main() -> None:
                 pace = 20.0 if case is paced else None
                 print(f"OpsDesk {case['name']} ...", flush=True)
                 concurrency = args.concurrency if case is not paced else 8
+                offset = (var / "worker.log").stat().st_size
                 run = run_case(port, server.pid, opsdesk_requests(case), concurrency, pace)
                 row = summarise(run, case["events"])
                 # Waits until the worker has drained the inbox: the next case starts idle.
                 row.update(opsdesk_outcome(url, run, case["events"], timeout=300))
+                row.update(worker_batches(var / "worker.log", offset))
                 results["opsdesk"][case["name"]] = row
                 print(f"  {row}", flush=True)
             if not args.skip_alerta and case is not paced:
@@ -922,6 +960,11 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
     targets["batched_processed_events_per_second"] = {
         k: o[k]["processed_events_per_second"] for k in ("batch-new", "batch-dup") if k in o
     }
+    targets["batched_through_correlation_events_per_second"] = {
+        k: o[k].get("through_correlation_events_per_second")
+        for k in ("batch-new", "batch-dup")
+        if k in o
+    }
     if "paced-1000" in o:
         targets["p99_request_to_incident_ms_at_1000_per_s"] = o["paced-1000"]["incident_p99_ms"]
     report["targets"] = targets
@@ -937,15 +980,18 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
         "",
         "Accepted = answered 2xx (stored durably). Processed = OpsDesk's worker has run the "
         "event through dedup, binding, correlation and incident (from the first request to the "
-        "last entry done). Alerta stores and deduplicates inside the request and has no "
+        "last entry done). Worker through correlation = events per second of the worker's "
+        "own time in the stages up to correlation (with the writes of the alerts and their "
+        "history), summed from its debug log line per batch. Alerta stores and deduplicates inside the request and has no "
         "incidents, so it has no processed / incident columns. Server CPU = the CPU time of "
         "the web server's processes per request (not the database's, not the worker's): "
         "steadier than rates on a shared machine. Client CPU = the benchmark's own.",
         "",
         "| case | system | events | accepted ev/s | stored p50 ms | stored p99 ms | processed ev/s "
+        "| worker through correlation ev/s "
         "| processed p50 ms | processed p99 ms | incident p50 ms | incident p99 ms | errors "
         "| server CPU ms/req | client CPU ms/req | load 1m |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in (
         "single-new-intake-only",
@@ -962,7 +1008,9 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
             lines.append(
                 f"| {name} | {system} | {r['events']} | {r['accepted_events_per_second']} | "
                 f"{r['stored_p50_ms']} | {r['stored_p99_ms']} | "
-                f"{r.get('processed_events_per_second', '—')} | {r.get('processed_p50_ms', '—')} | "
+                f"{r.get('processed_events_per_second', '—')} | "
+                f"{r.get('through_correlation_events_per_second') or '—'} | "
+                f"{r.get('processed_p50_ms', '—')} | "
                 f"{r.get('processed_p99_ms', '—')} | {r.get('incident_p50_ms', '—')} | "
                 f"{r.get('incident_p99_ms', '—')} | {r['errors']} | "
                 f"{r.get('server_cpu_ms_per_request', '—')} | "
@@ -993,7 +1041,15 @@ def write_report(args: argparse.Namespace, results: dict[str, Any]) -> None:
         f"{targets.get('single_event_intake_only_vs_alerta')}x"
     )
     lines.append(
-        f"- batched, processed through dedup and correlation (target ≥ 10,000 ev/s): {targets['batched_processed_events_per_second']}"
+        "- batched through dedup and correlation in the worker (target ≥ 10,000 ev/s; the "
+        "worker's time in the stages up to correlation, with the writes of the alerts and "
+        "their history, from its log): "
+        f"{targets.get('batched_through_correlation_events_per_second')}"
+    )
+    lines.append(
+        "- batched end to end (from the first request to the last entry done: intake, "
+        "dedup, correlation, incidents, root causes, on the same 2 CPUs): "
+        f"{targets['batched_processed_events_per_second']}"
     )
     lines.append(
         f"- p99 request → incident at 1,000 events/s (target < 2,000 ms): {targets.get('p99_request_to_incident_ms_at_1000_per_s')} ms"

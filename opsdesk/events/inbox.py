@@ -200,10 +200,27 @@ def apply(entries: list[InboxEntry], now: datetime | None = None) -> int:
         )
         pipeline.run(batch)
         total += len(items)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("pipeline batch %s", _batch_summary(batch))
     InboxEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
         state=InboxState.DONE, processed_at=timezone.now(), locked_by="", error=""
     )
     return total
+
+
+def _batch_summary(batch: pipeline.Batch) -> str:
+    """One line of JSON for the worker's debug log (`benchmarks/ingest.py` reads it): the
+    batch's size and each stage's milliseconds, and those through correlation together."""
+    ms = {name: round(seconds * 1000, 2) for name, seconds in batch.timings.items()}
+    through = sum(ms.get(name, 0.0) for name in pipeline.THROUGH_CORRELATION)
+    return orjson.dumps(
+        {
+            "organization": batch.organization_id,
+            "events": len(batch.items),
+            "through_correlation_ms": round(through, 2),
+            "stages_ms": ms,
+        }
+    ).decode()
 
 
 @contextmanager

@@ -33,6 +33,7 @@ well as from the database (flapping does). The two writes are registered in `STA
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +60,9 @@ ORDER = (
 READS_ALERTS = "correlate"
 WRITE_ALERTS = "write_alerts"
 WRITE_HISTORY = "write_history"
+#: "Through dedup and correlation": the stages up to correlation and the writes of the
+#: batch's alerts and history (`Batch.timings`, the worker's debug log, the benchmarks).
+THROUGH_CORRELATION = (*ORDER[: ORDER.index(READS_ALERTS) + 1], WRITE_ALERTS, WRITE_HISTORY)
 #: Who the pipeline's writes are attributed to in timelines and audit records.
 SYSTEM_ACTOR = "OpsDesk event pipeline"
 
@@ -116,6 +120,8 @@ class Batch:
     dirty_alerts: dict[int, Alert] = field(default_factory=dict)
     dirty_fields: set[str] = field(default_factory=set)
     history: list[HistoryRow] = field(default_factory=list)
+    #: Seconds spent in each stage (and each write) of `run`.
+    timings: dict[str, float] = field(default_factory=dict)
 
     def add_new(self, alerts: list[Alert]) -> None:
         """New alerts (their ids allocated) to INSERT with everything set on them by then."""
@@ -214,9 +220,17 @@ STAGES[WRITE_ALERTS] = write_alerts
 STAGES[WRITE_HISTORY] = write_history
 
 
+def _timed(batch: Batch, name: str, fn: Stage) -> None:
+    began = time.perf_counter()
+    try:
+        fn(batch)
+    finally:
+        batch.timings[name] = batch.timings.get(name, 0.0) + time.perf_counter() - began
+
+
 def _write(batch: Batch, name: str) -> None:
     if (batch.new_alerts or batch.dirty_alerts) if name == WRITE_ALERTS else batch.history:
-        STAGES[name](batch)
+        _timed(batch, name, STAGES[name])
 
 
 def run(batch: Batch, only: tuple[str, ...] | None = None) -> Batch:
@@ -233,7 +247,7 @@ def run(batch: Batch, only: tuple[str, ...] | None = None) -> Batch:
         if index > reads_at:
             _write(batch, WRITE_ALERTS)
             _write(batch, WRITE_HISTORY)
-        fn(batch)
+        _timed(batch, name, fn)
     _write(batch, WRITE_ALERTS)
     _write(batch, WRITE_HISTORY)
     return batch

@@ -161,3 +161,29 @@ def test_a_batch_commits_without_waiting_for_the_flush_unless_configured(
         with connection.cursor() as cursor:  # SET LOCAL: over with the batch's transaction
             cursor.execute("SHOW synchronous_commit")
             assert cursor.fetchone()[0] == "on"
+
+
+def test_each_batch_is_logged_with_its_stage_times_at_debug(cast, caplog):
+    """What `benchmarks/ingest.py` reads from the worker's log to measure the stages through
+    correlation in the real worker."""
+    import json
+    import logging
+
+    from opsdesk.events import pipeline
+
+    inbox.store(
+        organization_id=cast.org_a.pk,
+        source="generic",
+        events=[event(fingerprint="log-1"), event(fingerprint="log-2")],
+    )
+    with caplog.at_level(logging.DEBUG, logger="opsdesk.events.inbox"):
+        assert inbox.process_pending("t") == 2
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("pipeline batch")]
+    assert len(lines) == 1
+    summary = json.loads(lines[0].removeprefix("pipeline batch "))
+    assert summary["events"] == 2 and summary["organization"] == cast.org_a.pk
+    stages = summary["stages_ms"]
+    assert set(pipeline.ORDER) <= set(stages)
+    through = sum(stages.get(name, 0.0) for name in pipeline.THROUGH_CORRELATION)
+    assert summary["through_correlation_ms"] == pytest.approx(through, abs=0.05)
+    assert 0 < summary["through_correlation_ms"] < sum(stages.values()) + 0.05
