@@ -52,7 +52,9 @@ CASES = (("generic", 0.0), ("generic", 0.9), ("alertmanager", 0.0), ("alertmanag
 BATCH_GAP = timedelta(seconds=60)
 UNKNOWN_HOSTS = 0.1
 #: The stages up to and including correlation ("through dedup and correlation"), with the
-#: writes of the batch's alerts and history (`pipeline.write_alerts` / `write_history`).
+#: writes of the batch's alerts and history (`pipeline.write_alerts` / `write_history`): the
+#: same as `pipeline.THROUGH_CORRELATION`, spelled out because the baseline's code may not
+#: have that name.
 FRONT = (
     "silence",
     "dedup",
