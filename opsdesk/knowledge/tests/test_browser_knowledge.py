@@ -57,6 +57,9 @@ def test_an_agent_searches_reads_rates_and_links_an_article(  # type: ignore[no-
     # Search as you type: htmx swaps the results, matches are highlighted.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Knowledge").click()
     expect(page.get_by_role("heading", name="Knowledge base", level=1)).to_be_visible()
+    # htmx (a deferred script) must have wired the form before the typing starts, or the
+    # input events go unheard and the search never runs.
+    page.wait_for_load_state()
     page.get_by_label("Search", exact=True).fill("vpn")
     expect(page).to_have_url(re.compile(r"q=vpn"))
     results = page.locator("#kb-results")
