@@ -95,7 +95,7 @@ def mine(organization_id: int, text: str) -> str:
     the memory is dropped whenever Drain reports a change; a remembered answer does what
     Drain does for it (the cluster's size and its place in the LRU order), so the miner ends
     in the state it would have without the memory. Measured with the pipeline benchmark:
-    mining took a fifth of the correlation stage."""
+    under cProfile and line_profiler, mining was 13-16 % of the correlation stage."""
     if not text.strip():
         return ""
     tm = miner(organization_id)
